@@ -1,0 +1,130 @@
+"""The model registry: the one place a model is described.
+
+Training builds the network from ``ModelSpec.network``, inference loads ``weights_path`` after
+checking it against the sha256 in the model card, and the widget lists ``MODELS`` - so nothing
+about a model is written twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+from ..errors import BrainsegInputError
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    title: str
+    spatial_dims: int
+    in_channels: tuple[str, ...]  # what each input channel must be, in order
+    out_channels: tuple[str, ...]  # what each sigmoid output channel predicts
+    label_convention: str  # default convention of the labels it produces (labels.CONVENTIONS)
+    network: dict = field(default_factory=dict)  # monai.networks.nets.UNet keyword arguments
+    patch_size: tuple[int, ...] = ()  # training patch and sliding-window ROI
+    threshold: float = 0.5
+
+    @property
+    def weights_path(self) -> Path:
+        return WEIGHTS_DIR / f"{self.name}.pt"
+
+    @property
+    def card_path(self) -> Path:
+        return WEIGHTS_DIR / f"{self.name}.json"
+
+    def card(self) -> dict:
+        if not self.card_path.is_file():
+            raise BrainsegInputError(f"model {self.name}: no model card at {self.card_path}")
+        return json.loads(self.card_path.read_text())
+
+
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            name="lgg-unet2d",
+            title="2D U-Net, LGG FLAIR abnormality (kaggle_3m slices)",
+            spatial_dims=2,
+            in_channels=("pre-contrast", "FLAIR", "post-contrast"),
+            out_channels=("tumour",),
+            label_convention="lgg",
+            network=dict(channels=(16, 32, 64, 128, 256), strides=(2, 2, 2, 2), num_res_units=2, norm="batch"),
+            patch_size=(256, 256),
+        ),
+        ModelSpec(
+            name="brats-unet3d",
+            title="3D U-Net, BraTS glioma sub-regions (TC, WT, ET)",
+            spatial_dims=3,
+            in_channels=("flair", "t1", "t1ce", "t2"),
+            out_channels=("TC", "WT", "ET"),
+            label_convention="brats2018",
+            network=dict(channels=(16, 32, 64, 128, 160), strides=(2, 2, 2, 2), num_res_units=1, norm="instance"),
+            patch_size=(96, 96, 96),
+        ),
+    )
+}
+
+
+def get_spec(name: str) -> ModelSpec:
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise BrainsegInputError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}") from None
+
+
+def build_network(spec: ModelSpec) -> torch.nn.Module:
+    from monai.networks.nets import UNet
+
+    return UNet(
+        spatial_dims=spec.spatial_dims,
+        in_channels=len(spec.in_channels),
+        out_channels=len(spec.out_channels),
+        **spec.network,
+    )
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@lru_cache(maxsize=4)
+def _verified_state_dict(name: str, path_str: str, mtime: float) -> dict:
+    spec = get_spec(name)
+    path = Path(path_str)
+    expected = spec.card().get("sha256")
+    actual = sha256_of(path)
+    if expected != actual:
+        raise BrainsegInputError(
+            f"model {name}: weights file {path.name} does not match its model card (sha256 {actual[:12]}... "
+            f"expected {str(expected)[:12]}...); reinstall the package"
+        )
+    try:
+        # weights_only: a checkpoint that carries pickled code is refused, never executed
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise BrainsegInputError(f"model {name}: cannot load {path.name} ({type(exc).__name__})") from None
+    return {k: v.float() for k, v in state.items()}
+
+
+def load_model(name: str, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """The network with its bundled weights, verified against the model card, in eval mode."""
+    spec = get_spec(name)
+    path = spec.weights_path
+    if not path.is_file():
+        raise BrainsegInputError(f"model {name}: weights file {path} is missing; reinstall the package")
+    state = _verified_state_dict(name, str(path), path.stat().st_mtime)
+    net = build_network(spec)
+    net.load_state_dict(state)
+    return net.to(device).eval()

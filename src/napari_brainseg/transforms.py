@@ -1,0 +1,70 @@
+"""Preprocessing shared by training and inference, so a model sees the same numbers in both.
+
+Both models take channel-first float32 arrays z-scored per channel over brain voxels (non-zero
+voxels; the background of skull-stripped MRI is exactly 0) - MONAI's ``NormalizeIntensity`` with
+``nonzero=True, channel_wise=True``. BraTS volumes are also cropped to the brain's bounding box,
+which cuts the voxels the 3D network has to process roughly in half.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from monai.transforms import NormalizeIntensity
+from monai.transforms.utils import generate_spatial_bounding_box
+
+_normalize = NormalizeIntensity(nonzero=True, channel_wise=True, dtype=np.float32)
+
+
+def normalize_channels(image: np.ndarray) -> np.ndarray:
+    """(C, ...) -> float32 z-score per channel over its non-zero voxels; background stays 0.
+
+    NaN/Inf voxels are treated as background, so one corrupt voxel cannot poison a volume's mean.
+    """
+    image = np.asarray(image, dtype=np.float32)
+    if not np.all(np.isfinite(image)):
+        image = np.where(np.isfinite(image), image, 0.0).astype(np.float32)
+    return np.asarray(_normalize(image), dtype=np.float32)
+
+
+def brain_bounding_box(image: np.ndarray, margin: int = 2) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Bounding box (start, end) of voxels non-zero in any channel of (C, ...); whole image if none."""
+    start, end = generate_spatial_bounding_box(image, select_fn=lambda x: x != 0, margin=margin)
+    start = tuple(max(0, int(s)) for s in start)
+    end = tuple(min(int(e), n) for e, n in zip(end, image.shape[1:]))
+    if any(e <= s for s, e in zip(start, end)):
+        return (0,) * (image.ndim - 1), tuple(image.shape[1:])
+    return start, end
+
+
+def crop(array: np.ndarray, box, channel_first: bool = True) -> np.ndarray:
+    start, end = box
+    region = tuple(slice(s, e) for s, e in zip(start, end))
+    return array[(slice(None),) + region] if channel_first else array[region]
+
+
+def uncrop(array: np.ndarray, box, shape: tuple[int, ...], fill=0) -> np.ndarray:
+    """Paste a cropped (C, ...) array back into a full grid of spatial ``shape``."""
+    start, end = box
+    out = np.full((array.shape[0],) + tuple(shape), fill, dtype=array.dtype)
+    out[(slice(None),) + tuple(slice(s, e) for s, e in zip(start, end))] = array
+    return out
+
+
+def preprocess_brats(stack: np.ndarray) -> tuple[np.ndarray, tuple]:
+    """(4, z, y, x) raw modalities -> (normalised crop, crop box)."""
+    stack = np.asarray(stack, dtype=np.float32)
+    box = brain_bounding_box(np.where(np.isfinite(stack), stack, 0))
+    return normalize_channels(crop(stack, box)), box
+
+
+def preprocess_lgg(image: np.ndarray) -> np.ndarray:
+    """(Z, H, W, 3) or (H, W, 3) uint8 -> (Z, 3, H, W) float32, z-scored per channel over the stack.
+
+    Statistics come from the whole stack (a patient volume), as in training; a single slice is
+    normalised on its own.
+    """
+    image = np.asarray(image)
+    if image.ndim == 3:
+        image = image[None]
+    channel_first = np.moveaxis(image, -1, 0).astype(np.float32)  # (3, Z, H, W)
+    return np.ascontiguousarray(np.moveaxis(normalize_channels(channel_first), 0, 1))

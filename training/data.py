@@ -1,0 +1,79 @@
+"""Training data: the patient split and a compact preprocessed cache.
+
+The cache holds exactly what inference feeds the network (``napari_brainseg.transforms``):
+LGG stacks z-scored per patient, BraTS volumes cropped to the brain and z-scored, both stored as
+float16 in compressed ``.npz`` files so that data loading stays off the 2-core critical path.
+Cases are read with the package's own readers, i.e. in the layouts users have on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from napari_brainseg.io.brats import find_case_files, read_brats_case
+from napari_brainseg.io.lgg import PATIENT_FOLDER, read_lgg_patient
+from napari_brainseg.labels import brats_labels_to_regions, convert_brats_labels
+from napari_brainseg.transforms import preprocess_brats, preprocess_lgg
+
+HERE = Path(__file__).parent
+SPLIT_FILE = HERE / "split.json"
+
+
+def data_root() -> Path:
+    return Path(os.environ.get("BRAINSEG_DATA", HERE.parent.parent / "shared" / "data"))
+
+
+def list_lgg_patients(root: Path) -> dict[str, Path]:
+    folder = root / "lgg" / "kaggle_3m"
+    return {p.name: p for p in sorted(folder.iterdir()) if p.is_dir() and PATIENT_FOLDER.match(p.name)}
+
+
+def list_brats_cases(roots: list[Path]) -> dict[str, Path]:
+    """Labelled BraTS case folders under each root (searched recursively, one level of years)."""
+    cases = {}
+    for root in roots:
+        for folder in sorted(root.glob("**/")):
+            files = find_case_files(folder) if folder.is_dir() else None
+            if files is not None and files.seg is not None and not files.missing:
+                cases[files.case_id] = folder
+    return cases
+
+
+def make_split(names: list[str], val_fraction: float, seed: int) -> dict[str, list[str]]:
+    rng = np.random.default_rng(seed)
+    order = list(rng.permutation(sorted(names)))
+    n_val = max(1, int(round(len(order) * val_fraction)))
+    return {"train": sorted(order[n_val:]), "val": sorted(order[:n_val])}
+
+
+def load_split(dataset: str) -> dict[str, list[str]]:
+    return json.loads(SPLIT_FILE.read_text())[dataset]
+
+
+def cache_lgg(folder: Path, out: Path) -> None:
+    case = read_lgg_patient(folder)
+    image = preprocess_lgg(case.image).astype(np.float16)  # (Z, 3, H, W)
+    np.savez_compressed(out, image=image, label=case.mask.astype(np.uint8))
+
+
+def cache_brats(folder: Path, out: Path) -> None:
+    case = read_brats_case(folder, require_all=True)
+    image, box = preprocess_brats(case.stacked())
+    start, end = box
+    seg = case.seg[tuple(slice(s, e) for s, e in zip(start, end))]
+    # always store 2018 label values so regions are computed one way
+    seg = convert_brats_labels(seg, case.label_convention, "brats2018")
+    np.savez_compressed(out, image=image.astype(np.float16), label=seg.astype(np.uint8), box=np.array(box))
+
+
+def load_cached(path: Path, dataset: str) -> dict:
+    with np.load(path) as f:
+        image = f["image"].astype(np.float32)
+        label = f["label"]
+    if dataset == "brats":
+        label = brats_labels_to_regions(label, "brats2018").astype(np.uint8)  # (3, z, y, x) TC, WT, ET
+    return {"image": image, "label": label, "name": path.stem}
