@@ -81,7 +81,7 @@ def _tissue_maps(shape, rng: np.random.Generator) -> tuple[dict[str, np.ndarray]
 
     # tumour in one hemisphere, away from the midline; position and size depend on the seed
     side = rng.choice([-1.0, 1.0])
-    centre = (rng.uniform(-0.2, 0.25), rng.uniform(-0.3, 0.3), side * rng.uniform(0.3, 0.4))
+    centre = (rng.uniform(-0.2, 0.25), rng.uniform(-0.3, 0.3), side * rng.uniform(0.22, 0.3))
     core_r = rng.uniform(0.14, 0.2)
     tumour_wobble = 0.25 * wobble
     d_edema = _ellipsoid(grid, centre, (core_r * 2.0, core_r * 2.2, core_r * 1.9), tumour_wobble)
@@ -158,9 +158,10 @@ def make_lgg_phantom(
     return LggPhantom(patient_id, np.stack(channels, axis=-1), mask, list(range(1, n_slices + 1)))
 
 
-def _nifti_header(spacing_zyx, dtype) -> nib.Nifti1Header:
+def _nifti_header(spacing_zyx, dtype, shape_zyx) -> nib.Nifti1Header:
     header = nib.Nifti1Header()
     header.set_data_dtype(dtype)
+    header.set_data_shape(tuple(reversed(shape_zyx)))
     header.set_zooms(tuple(reversed(spacing_zyx)))
     header.set_xyzt_units("mm")
     header["descrip"] = b"napari-brainseg synthetic phantom"
@@ -176,7 +177,7 @@ def write_brats_phantom(dest: str | Path, phantom: BratsPhantom | None = None, *
     if with_seg:
         volumes["seg"] = phantom.seg
     for suffix, data in volumes.items():
-        image = nib.Nifti1Image(napari_to_nifti(data), phantom.affine, _nifti_header(phantom.spacing, data.dtype))
+        image = nib.Nifti1Image(napari_to_nifti(data), phantom.affine, _nifti_header(phantom.spacing, data.dtype, data.shape))
         image.set_qform(phantom.affine, code=1)
         image.set_sform(phantom.affine, code=1)
         nib.save(image, str(folder / f"{phantom.case_id}_{suffix}.nii.gz"))
@@ -205,7 +206,7 @@ def brats_phantom_layers():
     from .io.napari_readers import brats_layers
 
     phantom = make_brats_phantom()
-    header = _nifti_header(phantom.spacing, np.int16)
+    header = _nifti_header(phantom.spacing, np.int16, phantom.shape)
     return brats_layers(
         phantom.case_id + " (synthetic)",
         phantom.images,

@@ -107,6 +107,7 @@ def write_labels_nifti(path, data, metadata: dict | None = None, *, scale=None, 
         zooms = tuple(float(s) for s in reversed(tuple(scale or (1.0,) * 3)[-3:]))
         affine = np.diag((*zooms, 1.0))
         header = nib.Nifti1Header()
+        header.set_data_shape(array.shape)
         header.set_zooms(zooms)
         header.set_xyzt_units("mm")
     image = nib.Nifti1Image(array, affine, header=header)
