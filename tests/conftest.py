@@ -1,0 +1,55 @@
+"""Shared fixtures: the real data in ../shared/data (or $BRAINSEG_DATA), each real case read once.
+
+BraTS cases are kept xz-packed there; one 2018 case and the 2023 case are unpacked once per session
+into a temporary folder with the data set's own ``unpack.sh``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("BRAINSEG_DATA") or REPO.parent / "shared" / "data")
+BRATS18_CASE = "Brats18_2013_20_1"
+BRATS23_CASE = "BraTS-GLI-00001-000"
+LGG_PATIENT = "TCGA_CS_4941_19960909"  # 23 slices: enough to test that slice 10 follows 9
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    if not DATA.is_dir():
+        pytest.skip(f"real data folder {DATA} is absent (set BRAINSEG_DATA to where shared/data lives)")
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def brats_root(data_dir, tmp_path_factory) -> Path:
+    dest = tmp_path_factory.mktemp("brats")
+    subprocess.run(["bash", str(data_dir / "brats" / "unpack.sh"), str(dest), BRATS18_CASE, BRATS23_CASE], check=True)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def brats18_case(brats_root) -> Path:
+    return brats_root / "BraTS2018" / BRATS18_CASE
+
+
+@pytest.fixture(scope="session")
+def brats23_case(brats_root) -> Path:
+    return brats_root / "BraTS2023" / BRATS23_CASE
+
+
+@pytest.fixture(scope="session")
+def brats18_layers(brats18_case):
+    from napari_brainseg.io.napari_readers import read_brats_folder
+
+    return read_brats_folder(brats18_case)
+
+
+@pytest.fixture(scope="session")
+def lgg_patient(data_dir) -> Path:
+    return data_dir / "lgg" / "kaggle_3m" / LGG_PATIENT
