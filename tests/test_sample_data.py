@@ -1,0 +1,60 @@
+"""The synthetic phantoms: deterministic, BraTS-like contrasts, and readable once written to disk."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_brainseg.io.napari_readers import get_reader
+from napari_brainseg.sample_data import make_brats_phantom, make_lgg_phantom, write_brats_phantom, write_lgg_phantom
+
+from .helpers import layers_by_name
+
+
+@pytest.fixture(scope="module")
+def phantom():
+    return make_brats_phantom((64, 72, 64), seed=3)
+
+
+def test_phantom_is_deterministic(phantom):
+    again = make_brats_phantom((64, 72, 64), seed=3)
+    np.testing.assert_array_equal(again.seg, phantom.seg)
+    np.testing.assert_array_equal(again.images["t1ce"], phantom.images["t1ce"])
+    assert not np.array_equal(make_brats_phantom((64, 72, 64), seed=4).seg, phantom.seg)
+
+
+def test_phantom_contrasts_mimic_brats(phantom):
+    seg, images = phantom.seg, phantom.images
+    assert set(np.unique(seg)) == {0, 1, 2, 4}
+    brain = images["t1"] > 0
+    healthy = brain & (seg == 0)
+
+    def mean(modality, where):
+        return float(images[modality][where].mean())
+
+    assert mean("flair", seg == 2) > 1.5 * mean("flair", healthy)  # edema bright on FLAIR
+    assert mean("t2", seg == 2) > mean("t2", healthy)  # ... and on T2
+    assert mean("t1ce", seg == 4) > 1.4 * mean("t1ce", healthy)  # enhancing rim bright on T1ce
+    assert mean("t1ce", seg == 1) < 0.6 * mean("t1ce", seg == 4)  # dark necrotic core
+    assert np.all(images["flair"][~brain & (seg == 0)] == 0)  # skull-stripped background
+
+
+def test_written_phantom_reads_as_a_brats_2018_case(phantom, tmp_path):
+    folder = write_brats_phantom(tmp_path, phantom)
+    assert sorted(p.name for p in folder.iterdir())[0] == f"{phantom.case_id}_flair.nii.gz"
+    layers = layers_by_name(get_reader(str(folder))(str(folder)))
+    seg, kwargs, kind = layers[f"{phantom.case_id} seg"]
+    assert kind == "labels" and kwargs["metadata"]["label_convention"] == "brats2018"
+    np.testing.assert_array_equal(seg, phantom.seg)
+    np.testing.assert_array_equal(layers[f"{phantom.case_id} t2"][0], phantom.images["t2"])
+
+
+def test_lgg_phantom_written_as_kaggle_3m_patient(tmp_path):
+    lgg = make_lgg_phantom(n_slices=12, seed=1)
+    assert lgg.image.shape == (12, 256, 256, 3) and lgg.image.dtype == np.uint8
+    assert lgg.mask.any() and set(np.unique(lgg.mask)) == {0, 1}
+    folder = write_lgg_phantom(tmp_path, lgg)
+    assert (folder / f"{lgg.patient_id}_10_mask.tif").is_file()
+    layers = layers_by_name(get_reader(str(folder))(str(folder)))
+    np.testing.assert_array_equal(layers[f"{lgg.patient_id} FLAIR"][0], lgg.image[..., 1])
+    np.testing.assert_array_equal(layers[f"{lgg.patient_id} mask"][0], lgg.mask)
