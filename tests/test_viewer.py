@@ -1,0 +1,129 @@
+"""The plugin inside a real napari viewer (Xvfb): open, coexist with other readers, save, sample data."""
+
+from __future__ import annotations
+
+import nibabel as nib
+import numpy as np
+import pytest
+import tifffile
+from napari.layers import Image, Labels
+from napari.utils.colormaps import DirectLabelColormap
+
+from .conftest import BRATS18_CASE, LGG_PATIENT
+from .helpers import copy_case
+
+PLUGIN = "napari-brainseg"
+
+
+def test_brats_case_opens_as_named_layers_in_one_world(make_napari_viewer, brats18_case):
+    viewer = make_napari_viewer()
+    viewer.open(str(brats18_case), plugin=PLUGIN)
+    assert [layer.name for layer in viewer.layers] == [
+        f"{BRATS18_CASE} {m}" for m in ("flair", "t1", "t1ce", "t2", "seg")
+    ]
+    seg = viewer.layers[f"{BRATS18_CASE} seg"]
+    assert isinstance(seg, Labels) and isinstance(seg.colormap, DirectLabelColormap)
+    assert list(seg.features["class"])[3] == "enhancing tumour"
+    flair = viewer.layers[f"{BRATS18_CASE} flair"]
+    assert isinstance(flair, Image) and flair.contrast_limits[1] < 1000
+    extents = {tuple(map(tuple, layer.extent.world)) for layer in viewer.layers}
+    assert len(extents) == 1  # every layer of the case occupies the same world box
+    assert viewer.dims.ndim == 3 and viewer.dims.range[0].stop == pytest.approx(154, abs=1)
+
+
+def test_lgg_patient_opens_as_stack(make_napari_viewer, lgg_patient):
+    viewer = make_napari_viewer()
+    viewer.open(str(lgg_patient), plugin=PLUGIN)
+    assert [layer.name for layer in viewer.layers] == [
+        f"{LGG_PATIENT} pre-contrast",
+        f"{LGG_PATIENT} FLAIR",
+        f"{LGG_PATIENT} post-contrast",
+        f"{LGG_PATIENT} mask",
+    ]
+    assert viewer.layers[-1].data.shape[0] == len(list(lgg_patient.glob("*_mask.tif")))
+
+
+def test_coexists_with_napari_builtin_reader(make_napari_viewer, lgg_patient, tmp_path):
+    viewer = make_napari_viewer()
+    slice_tif = lgg_patient / f"{LGG_PATIENT}_5.tif"
+    viewer.open(str(slice_tif), plugin="napari")  # the builtin still reads it (as one RGB image)
+    assert len(viewer.layers) == 1 and viewer.layers[0].rgb
+    viewer.layers.clear()
+    viewer.open(str(slice_tif), plugin=PLUGIN)  # ours: three sequences + mask
+    assert len(viewer.layers) == 4
+    viewer.layers.clear()
+    plain = tmp_path / "micrograph.tif"
+    tifffile.imwrite(plain, np.arange(64, dtype=np.uint8).reshape(8, 8))
+    array = tmp_path / "array.npy"
+    np.save(array, np.ones((4, 4)))
+    viewer.open(str(plain))  # no plugin named: we decline, napari's builtin opens them
+    viewer.open(str(array))
+    assert [layer.name for layer in viewer.layers] == ["micrograph", "array"]
+
+
+def test_coexists_with_another_nifti_plugin(make_napari_viewer, brats18_case):
+    from npe2 import DynamicPlugin, PluginManager
+
+    path = brats18_case / f"{BRATS18_CASE}_t1.nii.gz"
+    with DynamicPlugin("other-nifti-reader", plugin_manager=PluginManager.instance()) as other:
+
+        @other.contribute.reader(filename_patterns=["*.nii.gz"])
+        def get_reader(path):
+            return lambda p: [(np.asarray(nib.load(p).dataobj), {"name": "from other plugin"}, "image")]
+
+        viewer = make_napari_viewer()
+        viewer.open(str(path), plugin="other-nifti-reader")
+        viewer.open(str(path), plugin=PLUGIN)
+        assert [layer.name for layer in viewer.layers] == ["from other plugin", f"{BRATS18_CASE}_t1"]
+
+
+def test_bad_input_adds_no_layers(make_napari_viewer, brats18_case, tmp_path):
+    case = copy_case(brats18_case, tmp_path / BRATS18_CASE)
+    t1ce = case / f"{BRATS18_CASE}_t1ce.nii.gz"
+    t1ce.write_bytes(t1ce.read_bytes()[:20000])  # the 4th of 5 files is cut short
+    viewer = make_napari_viewer()
+    with pytest.raises(Exception) as info:
+        viewer.open(str(case), plugin=PLUGIN)
+    chain = f"{info.value} {info.value.__cause__}"
+    assert t1ce.name in chain and "truncated" in chain
+    assert len(viewer.layers) == 0
+
+
+def test_missing_modality_warns_and_opens_the_rest(make_napari_viewer, brats18_case, tmp_path):
+    case = copy_case(brats18_case, tmp_path / BRATS18_CASE, skip=("_flair",))
+    viewer = make_napari_viewer()
+    with pytest.warns(UserWarning, match="missing modality flair"):
+        viewer.open(str(case), plugin=PLUGIN)
+    assert len(viewer.layers) == 4
+
+
+def test_save_labels_through_napari(make_napari_viewer, brats18_case, lgg_patient, tmp_path):
+    viewer = make_napari_viewer()
+    viewer.open(str(brats18_case / f"{BRATS18_CASE}_seg.nii.gz"), plugin=PLUGIN)
+    out = tmp_path / "saved_seg.nii.gz"
+    viewer.layers[0].save(str(out), plugin=PLUGIN)
+    source = nib.load(str(brats18_case / f"{BRATS18_CASE}_seg.nii.gz"))
+    np.testing.assert_array_equal(nib.load(str(out)).affine, source.affine)
+    np.testing.assert_array_equal(np.asarray(nib.load(str(out)).dataobj), np.asarray(source.dataobj))
+    viewer.layers.clear()
+    viewer.open(str(lgg_patient), plugin=PLUGIN)
+    folder = tmp_path / "masks"
+    # a folder of mask slices: the writer is named (napari's save dialog picks it by its filter)
+    viewer.layers[f"{LGG_PATIENT} mask"].save(str(folder), plugin=f"{PLUGIN}.write_labels_lgg")
+    assert (folder / f"{LGG_PATIENT}_10_mask.tif").is_file()
+
+
+@pytest.mark.parametrize("key", ["synthetic_brats_phantom", "synthetic_lgg_phantom"])
+def test_sample_data(make_napari_viewer, key):
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, key)
+    assert any(isinstance(layer, Labels) for layer in viewer.layers)
+    assert all("synthetic" in layer.name.lower() or "SYNTHETIC" in layer.name for layer in viewer.layers)
+
+
+def test_screenshot_shows_an_axial_slice(make_napari_viewer, brats18_case):
+    viewer = make_napari_viewer(show=True)
+    viewer.open(str(brats18_case), plugin=PLUGIN)
+    viewer.dims.set_point(0, 80)
+    shot = viewer.screenshot(canvas_only=True, flash=False)
+    assert shot.ndim == 3 and shot[..., :3].std() > 10  # a picture, not a blank canvas
