@@ -1,3 +1,24 @@
 """napari-brainseg: brain-tumour segmentation of BraTS and LGG MRI in napari."""
 
 __version__ = "0.1.0"
+
+# The scripted API, imported on first use so that `import napari_brainseg` (which napari does to
+# read the manifest) does not pull in torch and MONAI.
+_API = {
+    "segment": "inference",
+    "segment_case": "inference",
+    "read_case": "inference",
+    "write_result": "inference",
+    "SegmentationResult": "inference",
+    "MODELS": "models.registry",
+}
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name):
+    if name in _API:
+        import importlib
+
+        module = importlib.import_module(f"{__name__}.{_API[name]}")
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

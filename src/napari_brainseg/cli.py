@@ -1,0 +1,210 @@
+"""``napari-brainseg``: segment BraTS cases and LGG patients in batch, outside napari.
+
+    napari-brainseg predict INPUT [INPUT ...] --output DIR [--model NAME] [--device auto|cpu|cuda]
+                            [--tta] [--overwrite] [--no-overlay]
+    napari-brainseg predict --sample --output DIR     # the built-in synthetic phantoms
+    napari-brainseg sample --output DIR               # write the phantoms as case folders
+
+Each INPUT is a BraTS case folder, an LGG patient folder, or a folder holding several of either
+(searched a few levels deep). Per case it writes ``DIR/<case>.nii.gz`` (BraTS, uint8 labels in the
+case's own convention, the case's affine/header) or ``DIR/<patient>/<patient>_<n>_mask.tif`` (LGG,
+uint8 0/255 per slice), plus ``DIR/<case>_overlay.png``. A failing case prints one ``error:`` line
+and the others still run; the exit status is 1 when any case failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import BrainsegInputError
+
+MAX_DEPTH = 3  # how deep a cohort folder is searched for case folders (e.g. data/lgg/kaggle_3m/TCGA_*)
+
+
+@dataclass
+class CaseInput:
+    path: Path
+    name: str
+    error: str | None = None  # set when the folder could not even be recognised
+
+
+def find_cases(inputs: list[Path]) -> list[CaseInput]:
+    """Every case folder named by or found under ``inputs``, in a stable order."""
+    cases: list[CaseInput] = []
+    for path in inputs:
+        if not path.exists():
+            cases.append(CaseInput(path, path.name or str(path), f"{path}: no such file or folder"))
+            continue
+        found = _search(path, MAX_DEPTH)
+        if not found:
+            found = [CaseInput(path, path.name, f"{path}: not a BraTS case folder or LGG patient folder, and holds none")]
+        cases.extend(found)
+    return cases
+
+
+def _search(path: Path, depth: int) -> list[CaseInput]:
+    from .inference import case_kind
+
+    try:
+        if case_kind(path) is not None:
+            return [CaseInput(path, path.name)]
+    except BrainsegInputError as exc:  # recognised as ours but unusable (e.g. two FLAIR files)
+        return [CaseInput(path, path.name, str(exc))]
+    except OSError as exc:
+        return [CaseInput(path, path.name, f"{path}: cannot read ({exc.strerror})")]
+    if not path.is_dir() or depth == 0:
+        return []
+    found = []
+    for child in sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        found.extend(_search(child, depth - 1))
+    return found
+
+
+class ProgressBar:
+    """A one-line text bar on stderr, redrawn in place; ends with a newline."""
+
+    WIDTH = 30
+
+    def __init__(self, label: str, stream=sys.stderr):
+        self.label, self.stream, self._last = label, stream, -1
+
+    def __call__(self, done: int, total: int) -> None:
+        filled = int(self.WIDTH * done / max(total, 1))
+        if filled == self._last and done != total:
+            return
+        self._last = filled
+        bar = "#" * filled + "." * (self.WIDTH - filled)
+        self.stream.write(f"\r{self.label} [{bar}] {done}/{total}")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self._last >= 0:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _overlay_inputs(case, labels):
+    """(image, labels) to draw: FLAIR for both datasets (the sequence the tumour is outlined on)."""
+    if hasattr(case, "stacked"):
+        return case.images["flair"], labels
+    return case.image[..., 1], labels
+
+
+def predict_one(case_input: CaseInput, args) -> list[str]:
+    from .inference import output_paths, read_case, segment_case, write_result
+    from .overlay import write_overlay_png
+
+    case = read_case(case_input.path)
+    name = case_input.name = getattr(case, "case_id", None) or case.patient_id
+    targets = output_paths(case, args.output)
+    overlay = args.output / f"{name}_overlay.png"
+    if args.overlay:
+        targets.append(overlay)
+    existing = [t for t in targets if t.exists()]
+    if existing and not args.overwrite:
+        raise BrainsegInputError(f"{existing[0]} already exists; pass --overwrite to replace it")
+    bar = ProgressBar(f"{name}")
+    started = time.perf_counter()
+    try:
+        result, case = segment_case(case, args.model, device=args.device, tta=args.tta, progress=bar)
+    finally:
+        bar.close()
+    written = write_result(result, case, args.output, overwrite=args.overwrite)
+    if args.overlay:
+        image, labels = _overlay_inputs(case, result.labels)
+        title = f"{name}: {result.model} ({result.label_convention} labels)"
+        written.append(write_overlay_png(overlay, image, labels, result.label_convention, title))
+    volumes = ", ".join(f"{k} {v:.1f} mL" for k, v in result.volumes_ml.items())
+    print(f"{name}: {result.model} on {result.device} in {time.perf_counter() - started:.1f} s; {volumes}", file=sys.stderr)
+    for message in result.messages:
+        print(f"note: {name}: {message}", file=sys.stderr)
+    return written
+
+
+def run_predict(args) -> int:
+    if not args.inputs and not args.sample:
+        print("error: give at least one INPUT folder, or --sample for the synthetic phantoms", file=sys.stderr)
+        return 2
+    args.output.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="brainseg-sample-") as tmp:
+        inputs = list(args.inputs)
+        if args.sample:
+            inputs += write_samples(Path(tmp))
+        cases = find_cases(inputs)
+        failed, done = [], []
+        for case_input in cases:
+            try:
+                if case_input.error:
+                    raise BrainsegInputError(case_input.error)
+                for path in predict_one(case_input, args):
+                    print(path)
+                done.append(case_input.name)
+            except Exception as exc:  # one bad case must not stop the cohort
+                failed.append(case_input.name)
+                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                print(f"error: {case_input.name}: {reason}", file=sys.stderr)
+    summary = f"summary: {len(done)} of {len(cases)} case(s) segmented into {args.output}"
+    if failed:
+        summary += f"; {len(failed)} failed: {', '.join(failed)}"
+    print(summary, file=sys.stderr)
+    return 1 if failed or not cases else 0
+
+
+def write_samples(dest: Path) -> list[Path]:
+    """The synthetic BraTS phantom and LGG stack as case folders under ``dest``."""
+    from .sample_data import write_brats_phantom, write_lgg_phantom
+
+    dest.mkdir(parents=True, exist_ok=True)
+    return [write_brats_phantom(dest), write_lgg_phantom(dest)]
+
+
+def run_sample(args) -> int:
+    for folder in write_samples(args.output):
+        print(folder)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .models.registry import MODELS
+
+    parser = argparse.ArgumentParser(prog="napari-brainseg", description="Brain-tumour segmentation of BraTS and LGG MRI.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    predict = commands.add_parser("predict", help="segment case folders and write labels + overlay PNGs")
+    predict.add_argument("inputs", nargs="*", type=Path, metavar="INPUT",
+                         help="BraTS case folder, LGG patient folder, or a folder holding several")
+    predict.add_argument("--output", "--out", "-o", type=Path, required=True, metavar="DIR")
+    predict.add_argument("--model", choices=sorted(MODELS), help="default: the model matching each input")
+    predict.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    predict.add_argument("--tta", action="store_true", help="flip test-time augmentation (slower)")
+    predict.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    predict.add_argument("--overlay", action=argparse.BooleanOptionalAction, default=True,
+                         help="also write <case>_overlay.png (default: yes)")
+    predict.add_argument("--sample", action="store_true", help="also segment the built-in synthetic phantoms")
+    predict.set_defaults(run=run_predict)
+
+    sample = commands.add_parser("sample", help="write the synthetic phantoms as a BraTS case and an LGG patient folder")
+    sample.add_argument("--output", "--out", "-o", type=Path, required=True, metavar="DIR")
+    sample.set_defaults(run=run_sample)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:  # outputs are written atomically: nothing half-written is left behind
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    except BrainsegInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""Recognise which MR sequence an image layer holds from its name, whichever reader opened it.
+
+Our reader names layers ``<case> flair`` / ``<case> t1ce (t1c)`` / ``<patient> FLAIR``; napari's
+builtin reader and napari-nifti use the file stem (``Brats18_X_t1ce``, ``BraTS-GLI-...-t2f``); the
+Medical Segmentation Decathlon uses FLAIR / T1w / T1gd / T2w. Names are split into words so that
+``t1`` never matches inside ``t1ce`` and ``t2`` never matches ``t2f``.
+"""
+
+from __future__ import annotations
+
+import re
+
+# checked in this order: the first rule a name matches wins (FLAIR before T2, T1ce before T1)
+_BRATS_RULES = (
+    ("flair", {"flair", "t2f", "t2flair"}),
+    ("t1ce", {"t1ce", "t1c", "t1gd", "t1post", "t1gad", "t1ec"}),
+    ("t1", {"t1", "t1n", "t1w", "t1native", "t1pre"}),
+    ("t2", {"t2", "t2w"}),
+)
+_BRATS_2023_WORDS = {"t2f", "t1n", "t1c", "t2w"}
+_LGG_RULES = (
+    ("post-contrast", {"post", "postcontrast"}),
+    ("pre-contrast", {"pre", "precontrast"}),
+    ("FLAIR", {"flair"}),
+)
+
+
+def words(name: str) -> set[str]:
+    """Lower-case words of a layer name; joins 't2 flair' style pairs into one word as well."""
+    parts = [p for p in re.split(r"[^a-z0-9]+", name.lower()) if p]
+    return set(parts) | {a + b for a, b in zip(parts, parts[1:])}
+
+
+def brats_modality(name: str) -> str | None:
+    """'flair', 't1', 't1ce', 't2' or None for a layer name."""
+    found = words(name)
+    for modality, keys in _BRATS_RULES:
+        if found & keys:
+            return modality
+    return None
+
+
+def looks_like_brats_2023(name: str) -> bool:
+    """True for BraTS 2023+ sequence names (t2f, t1n, t1c, t2w), whose labels use 1/2/3."""
+    return bool(words(name) & _BRATS_2023_WORDS)
+
+
+def lgg_channel(name: str) -> str | None:
+    """'pre-contrast', 'FLAIR', 'post-contrast' or None for a layer name."""
+    found = words(name)
+    for channel, keys in _LGG_RULES:
+        if found & keys:
+            return channel
+    return None
