@@ -141,10 +141,11 @@ def prepare_input(image, model: str | None = None) -> tuple[np.ndarray, str, boo
 
 
 def _guess_model(array: np.ndarray) -> str:
-    if array.ndim == 4 and array.shape[0] == 4:
-        return BRATS_MODEL
+    # channels-last RGB-like slices first: a (4, H, W, 3) stack is four LGG slices, not four volumes
     if array.ndim in (3, 4) and array.shape[-1] == 3:
         return LGG_MODEL
+    if array.ndim == 4 and array.shape[0] == 4:
+        return BRATS_MODEL
     if array.ndim == 4 and array.shape[0] == 3:
         return LGG_MODEL
     raise BrainsegInputError(

@@ -1,0 +1,141 @@
+"""The scripted API: input checks, model choice, determinism, conventions, OOM fallback, writing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tifffile
+import torch
+
+import napari_brainseg
+from napari_brainseg import inference
+from napari_brainseg.errors import BrainsegInputError
+from napari_brainseg.labels import convert_brats_labels
+
+from .dice_floors import LGG_VAL_PATIENT
+
+
+@pytest.fixture(scope="module")
+def lgg_case(data_dir):
+    return napari_brainseg.read_case(data_dir / "lgg" / "kaggle_3m" / LGG_VAL_PATIENT)
+
+
+@pytest.fixture(scope="module")
+def brats_crop(brats18_case):
+    """A brain-centred 64 x 96 x 96 block of a real case: one sliding window, so quick on a CPU."""
+    case = napari_brainseg.read_case(brats18_case)
+    return case.stacked()[:, 50:114, 70:166, 70:166].copy()
+
+
+def test_import_is_light():
+    code = "import sys, napari_brainseg; assert 'torch' not in sys.modules and 'monai' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_lgg_deterministic_and_on_input_grid(lgg_case):
+    stack = lgg_case.image[6:10]
+    first = napari_brainseg.segment(stack, device="cpu")
+    second = napari_brainseg.segment(stack.copy(), device="cpu")
+    assert first.model == "lgg-unet2d" and first.device == "cpu"
+    assert first.labels.dtype == np.uint8 and first.labels.shape == stack.shape[:3]
+    assert set(np.unique(first.labels)) <= {0, 1}
+    np.testing.assert_array_equal(first.labels, second.labels)  # bit-identical on CPU
+    assert first.settings["tta"] is False and first.settings["threshold"] == 0.5
+
+
+def test_lgg_single_slice_and_channel_triple(lgg_case):
+    plane = lgg_case.image[8]
+    as_slice = napari_brainseg.segment(plane, spacing=(0.5, 0.5))
+    assert as_slice.labels.shape == plane.shape[:2]
+    triple = napari_brainseg.segment([plane[..., 0], plane[..., 1], plane[..., 2]])
+    np.testing.assert_array_equal(as_slice.labels, triple.labels)
+    # volumes from spacing: pixels * 0.25 mm^2 * 1 mm slab / 1000
+    expected = as_slice.labels.sum() * 0.25 / 1000
+    assert as_slice.volumes_ml["FLAIR abnormality (tumour)"] == pytest.approx(expected)
+    assert not any("spacing" in m for m in as_slice.messages)
+    assert any("spacing" in m for m in triple.messages)
+
+
+def test_brats_deterministic_conventions_and_probabilities(brats_crop):
+    first = napari_brainseg.segment(brats_crop, device="cpu", spacing=(1, 1, 1), return_probabilities=True)
+    assert first.model == "brats-unet3d" and first.label_convention == "brats2018"
+    assert first.labels.shape == brats_crop.shape[1:] and first.labels.dtype == np.uint8
+    assert set(np.unique(first.labels)) <= {0, 1, 2, 4}
+    assert first.probabilities.shape == (3, *brats_crop.shape[1:])
+    modalities = dict(zip(("flair", "t1", "t1ce", "t2"), brats_crop))
+    second = napari_brainseg.segment(modalities, device="cpu", convention="2023")
+    assert second.label_convention == "brats2023" and set(np.unique(second.labels)) <= {0, 1, 2, 3}
+    # same input, same model, bit-identical labels (only the ET value differs between conventions)
+    np.testing.assert_array_equal(convert_brats_labels(second.labels, "brats2023", "brats2018"), first.labels)
+    assert first.volumes_ml["enhancing tumour"] == pytest.approx((first.labels == 4).sum() / 1000)
+
+
+@pytest.mark.parametrize(
+    "image, model, message",
+    [
+        (np.zeros((5, 8, 8, 8), np.float32), None, "cannot tell which model"),
+        (np.zeros((5, 8, 8, 8), np.float32), "brats-unet3d", "needs 4 channels"),
+        (np.zeros((4, 32, 32), np.float32), "brats-unet3d", "needs 3D volumes"),
+        (np.zeros((8, 32, 32, 4), np.uint8), "lgg-unet2d", "needs 3-channel slices"),
+        ({"flair": np.zeros((8, 8, 8)), "t1": np.zeros((8, 8, 8)), "t1ce": np.zeros((8, 8, 9)), "t2": np.zeros((8, 8, 8))},
+         None, "different shapes"),
+        ({"flair": np.zeros((8, 8, 8))}, "brats-unet3d", "missing t1, t1ce, t2"),
+        (np.zeros((16, 16, 3)), "no-such-model", "unknown model"),
+    ],
+)
+def test_bad_inputs_give_one_line_errors(image, model, message):
+    with pytest.raises(BrainsegInputError, match=message) as info:
+        napari_brainseg.segment(image, model)
+    assert "\n" not in str(info.value)
+
+
+def test_nan_voxels_are_background(lgg_case):
+    plane = lgg_case.image[8].astype(np.float32)
+    plane[:10, :10] = np.nan
+    result = napari_brainseg.segment(plane)
+    assert not result.labels[:10, :10].any()
+    assert any("NaN" in m for m in result.messages)
+
+
+def test_should_stop_cancels_without_result(lgg_case):
+    with pytest.raises(InterruptedError):
+        napari_brainseg.segment(lgg_case.image[:4], should_stop=lambda: True)
+
+
+def test_cuda_oom_retries_smaller_then_cpu(monkeypatch, lgg_case):
+    calls = []
+    real_forward = inference._forward
+
+    def forward(spec, x, device, batch, *rest):
+        calls.append((device.type, batch))
+        if device.type == "cuda":
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+        return real_forward(spec, x, device, batch, *rest)
+
+    monkeypatch.setattr(inference, "_forward", forward)
+    monkeypatch.setattr(inference, "resolve_device", lambda _: torch.device("cuda"))
+    result = napari_brainseg.segment(lgg_case.image[6:8], device="cuda")
+    assert calls == [("cuda", 16), ("cuda", 1), ("cpu", 16)]
+    assert result.device == "cpu"
+    assert [m.split(";")[1].strip() for m in result.messages if "out of memory" in m] == [
+        "retried with batch size 1",
+        "retried on the CPU",
+    ]
+
+
+def test_segment_case_and_write_result(tmp_path, lgg_case):
+    result, case = napari_brainseg.segment_case(lgg_case.folder)
+    assert case.patient_id == LGG_VAL_PATIENT and result.labels.shape == case.image.shape[:3]
+    written = napari_brainseg.write_result(result, case, tmp_path)
+    assert len(written) == len(case.slice_numbers)
+    mask = tifffile.imread(tmp_path / LGG_VAL_PATIENT / f"{LGG_VAL_PATIENT}_{case.slice_numbers[-1]}_mask.tif")
+    assert mask.dtype == np.uint8 and mask.shape == (256, 256) and set(np.unique(mask)) <= {0, 255}
+    with pytest.raises(BrainsegInputError, match="already exists"):
+        napari_brainseg.write_result(result, case, tmp_path)
+    napari_brainseg.write_result(result, case, tmp_path, overwrite=True)
+    assert not [p for p in (tmp_path / LGG_VAL_PATIENT).iterdir() if p.name.startswith(".")]  # no temp files left
+    with pytest.raises(BrainsegInputError, match="does not fit"):
+        napari_brainseg.segment_case(case, "brats-unet3d")

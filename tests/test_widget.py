@@ -1,0 +1,196 @@
+"""The dock widget in a real napari viewer (Xvfb): added through the manifest, run on real cases on
+the CPU, with the event loop watched while the worker runs."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+from qtpy.QtCore import QTimer
+
+from napari_brainseg.labels import brats_labels_to_regions
+from napari_brainseg.metrics import dice_per_channel
+
+from .dice_floors import BRATS_VAL_CASE, BRATS_WT_DICE_FLOOR, LGG_DICE_FLOOR, LGG_VAL_PATIENT
+
+# Longest main-thread stall tolerated while a run is in flight. The issue's target is 100 ms on a
+# quiet machine; CI machines (and this one, shared with training jobs) stall for other reasons too.
+MAX_EVENT_LOOP_GAP_S = float(os.environ.get("BRAINSEG_MAX_GAP_S", "0.5"))
+RUN_TIMEOUT_MS = 180_000
+
+
+def add_widget(viewer):
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-brainseg", "Segment tumour")
+    return widget
+
+
+class GapRecorder:
+    """A 20 ms QTimer on the main thread; the longest interval between its ticks is the worst stall."""
+
+    def __init__(self):
+        self.gaps: list[float] = []
+        self._last = time.perf_counter()
+        self.timer = QTimer()
+        self.timer.setInterval(20)
+        self.timer.timeout.connect(self._tick)
+
+    def _tick(self):
+        now = time.perf_counter()
+        self.gaps.append(now - self._last)
+        self._last = now
+
+    def __enter__(self):
+        self._last = time.perf_counter()
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.timer.stop()
+
+    @property
+    def max_gap(self) -> float:
+        return max(self.gaps) if self.gaps else float("inf")
+
+
+@pytest.fixture
+def errors(monkeypatch):
+    """Messages the widget shows as napari error notifications."""
+    import napari.utils.notifications as notifications
+
+    shown: list[str] = []
+    monkeypatch.setattr(notifications, "show_error", shown.append)
+    return shown
+
+
+def run_and_wait(qtbot, widget):
+    with GapRecorder() as gaps:
+        widget.run()
+        assert widget.is_running and not widget.run_button.enabled and widget.cancel_button.enabled
+        qtbot.waitUntil(lambda: not widget.is_running, timeout=RUN_TIMEOUT_MS)
+    print(f"max event-loop gap during the run: {gaps.max_gap * 1000:.0f} ms over {len(gaps.gaps)} ticks")
+    assert widget.run_button.enabled and not widget.cancel_button.enabled
+    return gaps
+
+
+def test_lgg_patient_run(make_napari_viewer, qtbot, data_dir, errors):
+    viewer = make_napari_viewer()
+    viewer.open(str(data_dir / "lgg" / "kaggle_3m" / LGG_VAL_PATIENT), plugin="napari-brainseg")
+    widget = add_widget(viewer)
+    assert widget.model.value == "lgg-unet2d"  # guessed from the layers
+    assert {c: p.value.name for c, p in widget.lgg_pickers.items()} == {
+        c: f"{LGG_VAL_PATIENT} {c}" for c in ("pre-contrast", "FLAIR", "post-contrast")
+    }
+    name = f"{LGG_VAL_PATIENT} tumour (lgg-unet2d)"
+    viewer.add_labels(np.zeros((2, 2), np.uint8), name=name)  # an existing name is never replaced
+    gaps = run_and_wait(qtbot, widget)
+    assert not errors
+    layer = viewer.layers[f"{name} [2]"]
+    truth = viewer.layers[f"{LGG_VAL_PATIENT} mask"].data
+    assert layer.data.shape == truth.shape and layer.data.dtype == np.uint8
+    dice = dice_per_channel(layer.data[None] > 0, truth[None] > 0)[0]
+    print(f"LGG {LGG_VAL_PATIENT} Dice {dice:.3f}")
+    assert dice >= LGG_DICE_FLOOR
+    assert layer.metadata["dice"]["tumour"] == pytest.approx(dice)
+    assert layer.metadata["model"] == "lgg-unet2d" and layer.metadata["settings"]["device"] == "cpu"
+    assert layer.metadata["brainseg"]["slice_numbers"] == list(range(1, truth.shape[0] + 1))
+    assert "Dice" in widget.status.value and "mL" in widget.status.value
+    assert gaps.max_gap < MAX_EVENT_LOOP_GAP_S
+
+
+def test_lgg_single_rgb_slice(make_napari_viewer, qtbot, data_dir, errors):
+    import tifffile
+
+    viewer = make_napari_viewer()
+    plane = tifffile.imread(data_dir / "lgg" / "kaggle_3m" / LGG_VAL_PATIENT / f"{LGG_VAL_PATIENT}_8.tif")
+    viewer.add_image(plane, rgb=True, name="slice 8", scale=(0.5, 0.5))
+    widget = add_widget(viewer)
+    assert widget.model.value == "lgg-unet2d" and widget.lgg_rgb.value.name == "slice 8"
+    run_and_wait(qtbot, widget)
+    layer = viewer.layers["slice 8 tumour (lgg-unet2d)"]
+    assert layer.data.shape == plane.shape[:2] and tuple(layer.scale) == (0.5, 0.5)
+    assert not errors
+
+
+def test_brats_case_run(make_napari_viewer, qtbot, brats18_case, errors):
+    viewer = make_napari_viewer()
+    viewer.open(str(brats18_case), plugin="napari-brainseg")
+    widget = add_widget(viewer)
+    assert widget.model.value == "brats-unet3d"
+    assert {m: p.value.name for m, p in widget.brats_pickers.items()} == {
+        m: f"{BRATS_VAL_CASE} {m}" for m in ("flair", "t1", "t1ce", "t2")
+    }
+    flair = viewer.layers[f"{BRATS_VAL_CASE} flair"]
+    started = time.perf_counter()
+    widget.run()
+    viewer.layers.selection.active = viewer.layers[f"{BRATS_VAL_CASE} t2"]  # selection changes mid-run
+    qtbot.waitUntil(lambda: not widget.is_running, timeout=RUN_TIMEOUT_MS)
+    print(f"BraTS widget run: {time.perf_counter() - started:.1f} s")
+    assert not errors
+    layer = viewer.layers[f"{BRATS_VAL_CASE} tumour (brats-unet3d)"]
+    truth = viewer.layers[f"{BRATS_VAL_CASE} seg"].data
+    assert layer.data.shape == truth.shape and layer.data.dtype == np.uint8
+    assert set(np.unique(layer.data)) <= {0, 1, 2, 4}
+    np.testing.assert_array_equal(layer.scale, flair.scale)
+    np.testing.assert_array_equal(layer.affine.affine_matrix, flair.affine.affine_matrix)
+    np.testing.assert_allclose(layer.metadata["nifti_affine"], flair.metadata["nifti_affine"])
+    assert layer.metadata["label_convention"] == "brats2018"
+    assert layer.metadata["label_names"][4] == "enhancing tumour"
+    np.testing.assert_allclose(layer.colormap.color_dict[4][:3], [1.0, 0.843, 0.0], atol=0.01)
+    wt = dice_per_channel(*(brats_labels_to_regions(a, "brats2018")[1:2] for a in (layer.data, truth)))[0]
+    print(f"BraTS {BRATS_VAL_CASE} WT Dice {wt:.3f}; widget: {layer.metadata['dice']}")
+    assert wt >= BRATS_WT_DICE_FLOOR
+    assert layer.metadata["dice"]["WT"] == pytest.approx(wt)
+    assert "enhancing tumour" in widget.status.value and "WT" in widget.status.value
+
+    # the widget's screenshot, for the record (see the test report)
+    shot = os.environ.get("BRAINSEG_SCREENSHOT")
+    if shot:
+        viewer.window._qt_window.grab().save(shot)
+
+
+def test_cancel_adds_no_layer(make_napari_viewer, qtbot, brats18_case, errors):
+    viewer = make_napari_viewer()
+    viewer.open(str(brats18_case), plugin="napari-brainseg")
+    widget = add_widget(viewer)
+    before = len(viewer.layers)
+    with GapRecorder() as gaps:
+        widget.run()
+        assert not widget.run_button.enabled
+        widget.cancel()
+        qtbot.waitUntil(lambda: not widget.is_running, timeout=RUN_TIMEOUT_MS)
+    assert len(viewer.layers) == before
+    assert widget.status.value == "Cancelled." and widget.run_button.enabled
+    assert not errors
+    print(f"max event-loop gap during the cancelled run: {gaps.max_gap * 1000:.0f} ms")
+
+
+def test_wrong_inputs_notify_and_add_nothing(make_napari_viewer, errors):
+    viewer = make_napari_viewer()
+    widget = add_widget(viewer)
+    widget.model.value = "brats-unet3d"
+    widget.run()  # no layer at all
+    for name in ("flair", "t1", "t1ce", "t2"):
+        viewer.add_image(np.ones((32, 32), np.float32), name=f"case {name}")
+    widget.run()  # 2D layers into the 3D model
+    viewer.layers.clear()
+    for name in ("flair", "t1", "t1ce"):
+        viewer.add_image(np.ones((8, 32, 32), np.float32), name=f"vol {name}")
+    viewer.add_image(np.ones((8, 32, 30), np.float32), name="vol t2")
+    for name, picker in widget.brats_pickers.items():
+        picker.value = viewer.layers[f"vol {name}"]
+    widget.run()  # shapes differ
+    widget.model.value = "lgg-unet2d"
+    for picker in widget.lgg_pickers.values():
+        picker.value = None
+    widget.lgg_rgb.value = None
+    widget.run()  # no LGG input
+    assert len(errors) == 4
+    assert "choose the FLAIR, T1, T1ce, T2" in errors[0]
+    assert "needs 3D volumes" in errors[1] and "2D image" in errors[1]
+    assert "different shapes" in errors[2]
+    assert "3-channel layer or three single-channel layers" in errors[3]
+    assert all("\n" not in e for e in errors)
+    assert not widget.is_running
+    assert [layer.name for layer in viewer.layers if "tumour" in layer.name] == []
