@@ -49,6 +49,8 @@ def get_reader(path) -> ReaderFn | None:
         return None
     try:
         return _choose_reader(path)
+    except OSError:
+        return None  # unreadable path (permissions, broken link): not ours to judge
     except BrainsegInputError as exc:
         # the path is ours but broken: let napari report it as a reader error with our message
         return _raiser(exc)
