@@ -54,6 +54,13 @@ def load_split(dataset: str) -> dict[str, list[str]]:
     return json.loads(SPLIT_FILE.read_text())[dataset]
 
 
+def cases_of_config(cfg: dict, split: dict[str, list[str]]) -> tuple[list[str], list[str]]:
+    """The training and validation cases a config uses: the split, optionally truncated or named."""
+    train = cfg.get("train_cases") or split["train"][: cfg.get("limit_train") or None]
+    val = cfg.get("val_cases") or split["val"][: cfg.get("limit_val") or None]
+    return list(train), list(val)
+
+
 def cache_lgg(folder: Path, out: Path) -> None:
     case = read_lgg_patient(folder)
     image = preprocess_lgg(case.image).astype(np.float16)  # (Z, 3, H, W)

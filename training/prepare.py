@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from data import SPLIT_FILE, cache_brats, cache_lgg, data_root, list_brats_cases, list_lgg_patients, make_split  # noqa: E402
+from data import SPLIT_FILE, cache_brats, cases_of_config, cache_lgg, data_root, list_brats_cases, list_lgg_patients, make_split  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -28,7 +28,8 @@ def main(argv=None) -> int:
     parser.add_argument("--val-fraction", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=20261122)
     parser.add_argument("--new-split", action="store_true", help="write a new split for this dataset")
-    parser.add_argument("--only", nargs="*", help="cache only these cases (tiny configs)")
+    parser.add_argument("--only", nargs="*", help="cache only these cases")
+    parser.add_argument("--config", type=Path, help="cache only the cases this training config uses")
     args = parser.parse_args(argv)
 
     if args.dataset == "lgg":
@@ -49,13 +50,16 @@ def main(argv=None) -> int:
         print(f"wrote {args.dataset} split to {SPLIT_FILE}")
     split = splits[args.dataset]
     unknown = set(split["train"] + split["val"]) - set(cases)
-    if unknown:
+    if unknown and not (args.only or args.config):
         print(f"error: split names cases not found on disk: {sorted(unknown)[:5]}", file=sys.stderr)
         return 1
 
     out_dir = args.cache / args.dataset
     out_dir.mkdir(parents=True, exist_ok=True)
     wanted = args.only or split["train"] + split["val"]
+    if args.config:
+        train_names, val_names = cases_of_config(json.loads(args.config.read_text()), split)
+        wanted = train_names + val_names
     build = cache_lgg if args.dataset == "lgg" else cache_brats
     t0 = time.time()
     for i, name in enumerate(sorted(wanted)):

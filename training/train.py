@@ -25,7 +25,7 @@ import torch
 import torch.distributed as dist
 
 sys.path.insert(0, str(Path(__file__).parent))
-from data import load_cached, load_split  # noqa: E402
+from data import cases_of_config, load_cached, load_split  # noqa: E402
 from export import export_model  # noqa: E402
 from logs import write_log  # noqa: E402
 from sampling import make_train_transform, precompute_indices  # noqa: E402
@@ -136,8 +136,7 @@ def main(argv=None) -> int:
     device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) if torch.cuda.is_available() else torch.device("cpu")
 
     split = load_split(dataset)
-    train_names = split["train"][: cfg["limit_train"]] if cfg["limit_train"] else split["train"]
-    val_names = split["val"][: cfg["limit_val"]] if cfg["limit_val"] else split["val"]
+    train_names, val_names = cases_of_config(cfg, split)
     cache = args.cache / dataset
     train_cases = [precompute_indices(load_cached(cache / f"{n}.npz", dataset)) for n in train_names]
     val_cases = [load_cached(cache / f"{n}.npz", dataset) for n in val_names[rank::world]]
@@ -210,7 +209,7 @@ def main(argv=None) -> int:
             if rank == 0:
                 print(f"early stop: no improvement in {cfg['patience']} validations")
             break
-        if args.max_minutes and (time.time() - start) / 60 > args.max_minutes:
+        if args.max_minutes is not None and (time.time() - start) / 60 >= args.max_minutes:
             if rank == 0:
                 print(f"time limit reached at epoch {state['epoch']}; resume with the same command")
             break
