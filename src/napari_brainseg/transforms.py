@@ -20,7 +20,9 @@ def normalize_channels(image: np.ndarray) -> np.ndarray:
 
     NaN/Inf voxels are treated as background, so one corrupt voxel cannot poison a volume's mean.
     """
-    image = np.asarray(image, dtype=np.float32)
+    # a copy: MONAI's NormalizeIntensity works in place on float32 numpy input, which would
+    # normalise the caller's array (a user's stack, a cached case) as a side effect
+    image = np.array(image, dtype=np.float32, copy=True)
     if not np.all(np.isfinite(image)):
         image = np.where(np.isfinite(image), image, 0.0).astype(np.float32)
     return np.asarray(_normalize(image), dtype=np.float32)
