@@ -60,7 +60,9 @@ def test_lgg_single_slice_and_channel_triple(lgg_case):
 
 
 def test_brats_deterministic_conventions_and_probabilities(brats_crop):
+    untouched = brats_crop.copy()
     first = napari_brainseg.segment(brats_crop, device="cpu", spacing=(1, 1, 1), return_probabilities=True)
+    np.testing.assert_array_equal(brats_crop, untouched)  # the caller's array is never modified
     assert first.model == "brats-unet3d" and first.label_convention == "brats2018"
     assert first.labels.shape == brats_crop.shape[1:] and first.labels.dtype == np.uint8
     assert set(np.unique(first.labels)) <= {0, 1, 2, 4}

@@ -70,8 +70,8 @@ class ProgressBar:
 
     WIDTH = 30
 
-    def __init__(self, label: str, stream=sys.stderr):
-        self.label, self.stream, self._last = label, stream, -1
+    def __init__(self, label: str, stream=None):
+        self.label, self.stream, self._last = label, stream or sys.stderr, -1
 
     def __call__(self, done: int, total: int) -> None:
         filled = int(self.WIDTH * done / max(total, 1))
@@ -141,7 +141,9 @@ def run_predict(args) -> int:
             try:
                 if case_input.error:
                     raise BrainsegInputError(case_input.error)
-                for path in predict_one(case_input, args):
+                written = predict_one(case_input, args)
+                # one stdout line per output: the NIfTI file or the LGG mask folder, and the overlay
+                for path in dict.fromkeys(str(Path(p).parent) if p.endswith("_mask.tif") else p for p in written):
                     print(path)
                 done.append(case_input.name)
             except Exception as exc:  # one bad case must not stop the cohort

@@ -307,34 +307,11 @@ class SegmentationWidget(Container):
             self._pbar.refresh()
 
     def _on_returned(self, job: Job, out):
-        result, dice = out
-        name = _unique_name(f"{job.source_name} tumour ({result.model})", {layer.name for layer in self.viewer.layers})
-        table = label_conventions.CONVENTIONS[result.label_convention]
-        names = {0: "background", **table.names()}
-        metadata = {
-            **job.metadata,
-            "label_convention": result.label_convention,
-            "label_names": names,
-            "model": result.model,
-            "settings": result.settings,
-            "volumes_ml": result.volumes_ml,
-            "messages": list(result.messages),
-        }
-        if dice is not None:
-            metadata["dice"] = {"against": job.truth_name, **dice}
-        from napari.utils.colormaps import DirectLabelColormap
-
-        self.viewer.add_labels(
-            result.labels,
-            name=name,
-            scale=job.scale,
-            translate=job.translate,
-            affine=job.affine,
-            metadata=metadata,
-            colormap=DirectLabelColormap(color_dict=table.colors()),
-            features={"index": list(names), "class": list(names.values())},
-        )
-        self.status.value = _summary(name, result, dice, job)
+        result, dice, layer = out
+        # only naming and insertion happen here: the layer was built in the worker to keep this short
+        layer.name = _unique_name(layer.name, {existing.name for existing in self.viewer.layers})
+        self.viewer.layers.append(layer)
+        self.status.value = _summary(layer.name, result, dice, job)
 
     def _on_errored(self, exc: Exception):
         from napari.utils.notifications import show_error, show_info
@@ -375,7 +352,37 @@ def _compute(job: Job, progress, should_stop):
     dice = None
     if job.truth is not None:
         dice = dice_against(result.labels, result.label_convention, np.asarray(job.truth), job.truth_convention)
-    return result, dice
+    return result, dice, build_labels_layer(job, result, dice)
+
+
+def build_labels_layer(job: Job, result, dice: dict | None):
+    """The result as a napari Labels layer with the source's geometry, class names and colours."""
+    from napari.layers import Labels
+    from napari.utils.colormaps import DirectLabelColormap
+
+    table = label_conventions.CONVENTIONS[result.label_convention]
+    names = {0: "background", **table.names()}
+    metadata = {
+        **job.metadata,
+        "label_convention": result.label_convention,
+        "label_names": names,
+        "model": result.model,
+        "settings": result.settings,
+        "volumes_ml": result.volumes_ml,
+        "messages": list(result.messages),
+    }
+    if dice is not None:
+        metadata["dice"] = {"against": job.truth_name, **dice}
+    return Labels(
+        result.labels,
+        name=f"{job.source_name} tumour ({result.model})",
+        scale=job.scale,
+        translate=job.translate,
+        affine=job.affine,
+        metadata=metadata,
+        colormap=DirectLabelColormap(color_dict=table.colors()),
+        features={"index": list(names), "class": list(names.values())},
+    )
 
 
 def dice_against(pred: np.ndarray, pred_convention: str, truth: np.ndarray, truth_convention: str | None) -> dict:
