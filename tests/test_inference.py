@@ -141,3 +141,12 @@ def test_segment_case_and_write_result(tmp_path, lgg_case):
     assert not [p for p in (tmp_path / LGG_VAL_PATIENT).iterdir() if p.name.startswith(".")]  # no temp files left
     with pytest.raises(BrainsegInputError, match="does not fit"):
         napari_brainseg.segment_case(case, "brats-unet3d")
+
+
+def test_tta_is_recorded_and_close_to_plain(lgg_case):
+    stack = lgg_case.image[7:9]
+    plain = napari_brainseg.segment(stack, return_probabilities=True)
+    flipped = napari_brainseg.segment(stack, tta=True, return_probabilities=True)
+    assert flipped.settings["tta"] is True and flipped.labels.shape == plain.labels.shape
+    # averaging over flips moves probabilities, but only a little for a trained model
+    assert np.abs(flipped.probabilities - plain.probabilities).mean() < 0.05

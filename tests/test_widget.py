@@ -6,11 +6,13 @@ from __future__ import annotations
 import os
 import time
 
+import nibabel as nib
 import numpy as np
 import pytest
 from qtpy.QtCore import QTimer
 
 from napari_brainseg.labels import brats_labels_to_regions
+from napari_brainseg.layer_names import brats_modality, lgg_channel, looks_like_brats_2023
 from napari_brainseg.metrics import dice_per_channel
 
 from .dice_floors import BRATS_VAL_CASE, BRATS_WT_DICE_FLOOR, LGG_DICE_FLOOR, LGG_VAL_PATIENT
@@ -113,7 +115,7 @@ def test_lgg_single_rgb_slice(make_napari_viewer, qtbot, data_dir, errors):
     assert not errors
 
 
-def test_brats_case_run(make_napari_viewer, qtbot, brats18_case, errors):
+def test_brats_case_run(make_napari_viewer, qtbot, brats18_case, errors, tmp_path):
     viewer = make_napari_viewer()
     viewer.open(str(brats18_case), plugin="napari-brainseg")
     widget = add_widget(viewer)
@@ -146,6 +148,13 @@ def test_brats_case_run(make_napari_viewer, qtbot, brats18_case, errors):
     assert wt >= BRATS_WT_DICE_FLOOR
     assert layer.metadata["dice"]["WT"] == pytest.approx(wt)
     assert "enhancing tumour" in widget.status.value and "WT" in widget.status.value
+
+    # the plugin's writer saves the result with the source's geometry
+    from napari_brainseg.io.writer import write_labels
+
+    saved = write_labels(tmp_path / "result.nii.gz", layer)[0]
+    source = nib.load(str(brats18_case / f"{BRATS_VAL_CASE}_flair.nii.gz"))
+    np.testing.assert_allclose(nib.load(saved).affine, source.affine)
 
     # the widget's screenshot, for the record (see the test report)
     shot = os.environ.get("BRAINSEG_SCREENSHOT")
@@ -197,3 +206,28 @@ def test_wrong_inputs_notify_and_add_nothing(make_napari_viewer, errors):
     assert all("\n" not in e for e in errors)
     assert not widget.is_running
     assert [layer.name for layer in viewer.layers if "tumour" in layer.name] == []
+
+
+@pytest.mark.parametrize(
+    "name, modality",
+    [
+        ("Brats18_2013_20_1 flair", "flair"),  # our reader, 2018 case
+        ("BraTS-GLI-00001-000 t1ce (t1c)", "t1ce"),  # our reader, 2023 case
+        ("BraTS-GLI-00001-000 t1 (t1n)", "t1"),
+        ("Brats18_2013_20_1_t1ce.nii", "t1ce"),  # napari builtin / napari-nifti: the file stem
+        ("Brats18_2013_20_1_t1", "t1"),
+        ("BraTS-GLI-00001-000-t2f", "flair"),
+        ("BraTS-GLI-00001-000-t2w", "t2"),
+        ("BRATS_001 T1gd", "t1ce"),  # Medical Segmentation Decathlon channel names
+        ("T2-FLAIR", "flair"),
+        ("Brats18_2013_20_1 seg", None),
+    ],
+)
+def test_brats_modality_from_layer_name(name, modality):
+    assert brats_modality(name) == modality
+
+
+def test_lgg_channel_and_convention_from_layer_name():
+    assert [lgg_channel(f"TCGA_CS_6290_20000917 {c}") for c in ("pre-contrast", "FLAIR", "post-contrast")] == [
+        "pre-contrast", "FLAIR", "post-contrast"]
+    assert looks_like_brats_2023("BraTS-GLI-00001-000-t2f") and not looks_like_brats_2023("Brats18_X_flair")

@@ -18,18 +18,17 @@ N_PANELS = 3
 
 
 def pick_slices(labels: np.ndarray, n: int = N_PANELS) -> list[int]:
-    """Slice indices (axis 0) spread over the tumour's extent; the middle slices when there is none."""
+    """Slice indices (axis 0) spread over the tumour's extent, one of them the slice with the most
+    tumour; the middle of the stack when there is no tumour."""
     depth = labels.shape[0]
     counts = (labels > 0).reshape(depth, -1).sum(1)
     hit = np.flatnonzero(counts)
-    if hit.size == 0:
-        lo, hi = depth // 4, depth - 1 - depth // 4
-    else:
-        lo, hi = int(hit[0]), int(hit[-1])
-    picks = np.unique(np.linspace(lo, hi, min(n, hi - lo + 1)).round().astype(int))
-    if hit.size:  # always include the slice with the most tumour
-        picks = np.unique(np.append(picks[: n - 1], int(counts.argmax())))
-    return [int(i) for i in picks]
+    lo, hi = (int(hit[0]), int(hit[-1])) if hit.size else (depth // 4, depth - 1 - depth // 4)
+    picks = np.linspace(lo, hi, n + 2)[1:-1].round().astype(int) if hi > lo else np.array([lo])
+    if hit.size:
+        best = int(counts.argmax())
+        picks[np.abs(picks - best).argmin()] = best
+    return sorted({int(i) for i in picks})
 
 
 def _label_rgba(labels: np.ndarray, convention: str, alpha: float = 0.5) -> np.ndarray:
