@@ -86,8 +86,11 @@ def test_lgg_patient_run(make_napari_viewer, qtbot, data_dir, errors):
     }
     name = f"{LGG_VAL_PATIENT} tumour (lgg-unet2d)"
     viewer.add_labels(np.zeros((2, 2), np.uint8), name=name)  # an existing name is never replaced
+    steps = []
+    widget._relay.step.connect(lambda done, total: steps.append((done, total)))
     gaps = run_and_wait(qtbot, widget)
     assert not errors
+    assert steps and steps[-1][0] == steps[-1][1] > 0  # the progress bar was fed to completion
     layer = viewer.layers[f"{name} [2]"]
     truth = viewer.layers[f"{LGG_VAL_PATIENT} mask"].data
     assert layer.data.shape == truth.shape and layer.data.dtype == np.uint8
@@ -231,3 +234,19 @@ def test_lgg_channel_and_convention_from_layer_name():
     assert [lgg_channel(f"TCGA_CS_6290_20000917 {c}") for c in ("pre-contrast", "FLAIR", "post-contrast")] == [
         "pre-contrast", "FLAIR", "post-contrast"]
     assert looks_like_brats_2023("BraTS-GLI-00001-000-t2f") and not looks_like_brats_2023("Brats18_X_flair")
+
+
+def test_worker_error_is_one_notification(make_napari_viewer, qtbot, errors):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA GPU is present; the error this provokes needs a machine without one")
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((64, 64, 3), np.uint8), rgb=True, name="slice")
+    widget = add_widget(viewer)
+    widget.device.value = "cuda"
+    widget.run()
+    qtbot.waitUntil(lambda: not widget.is_running, timeout=RUN_TIMEOUT_MS)
+    assert len(errors) == 1 and "no CUDA GPU is available" in errors[0] and "\n" not in errors[0]
+    assert [layer.name for layer in viewer.layers] == ["slice"]
+    assert widget.run_button.enabled
