@@ -1,0 +1,65 @@
+"""The benchmark scripts start and write their JSON (tiny synthetic phantoms, one repetition).
+
+Benchmarks are not tests: this only proves that ``benchmarks/*.py --quick`` runs end to end, so a
+refactor cannot silently break them. The real runs are documented in benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def run_script(name: str, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, str(BENCH / name), "--quick", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=BENCH.parent)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def test_accuracy_quick(tmp_path):
+    out = tmp_path / "accuracy.json"
+    proc = run_script("accuracy.py", "--out", str(out))
+    payload = json.loads(out.read_text())
+    assert payload["quick"] and payload["machine"]["versions"]["torch"]
+    for model in ("lgg", "brats"):
+        assert set(payload["results"][model]) == {"no_tta", "tta"}
+        assert payload["results"][model]["no_tta"]["per_case"]
+    assert (tmp_path / "accuracy_overlays.png").stat().st_size > 0
+    assert "MONAI model zoo" in proc.stdout and "Buda" in proc.stdout
+
+
+def test_speed_quick(tmp_path):
+    out = tmp_path / "speed.json"
+    run_script("speed.py", "--only", "brats-case", "--configs", "ours-api,bundle", "--out", str(out))
+    payload = json.loads(out.read_text())
+    runs = {r["config"]: r for r in payload["runs"]}
+    assert set(runs) == {"ours-api", "bundle"}
+    assert all(not r.get("error") and r["median_s"] > 0 and r["peak_rss_mb"] > 0 for r in runs.values()), runs
+    assert "brats-case cpu: ours-api / bundle" in payload["ratios"]
+    assert any("H100" in t["target"] for t in payload["targets"])
+
+
+@pytest.mark.skipif(not (os.environ.get("DISPLAY") or shutil.which("xvfb-run")), reason="needs a display or Xvfb")
+def test_widget_quick(tmp_path):
+    out = tmp_path / "widget.json"
+    run_script("widget_responsiveness.py", "--out", str(out))
+    run = json.loads(out.read_text())["runs"][0]
+    assert run["finished"] and run["layer_added"] and run["max_gap_ms"] > 0
+
+
+def test_report_renders(tmp_path):
+    (tmp_path / "speed.json").write_text(json.dumps({"command": "speed.py", "repeats": 1, "runs": [
+        {"benchmark": "brats-case", "config": "ours-api", "device": "cpu", "cases": 1, "median_s": 2.0,
+         "min_s": 1.9, "peak_rss_mb": 900.0}], "targets": [{"target": "t", "measured": "m", "result": "pass"}]}))
+    proc = subprocess.run([sys.executable, str(BENCH / "report.py"), "--results", str(tmp_path)],
+                          capture_output=True, text=True, check=True)
+    assert "| brats-case | ours-api | cpu | 2.00 |" in proc.stdout and "accuracy.json: not run yet" in proc.stdout
