@@ -17,9 +17,13 @@ from napari_brainseg.metrics import dice_per_channel
 
 from .dice_floors import BRATS_VAL_CASE, BRATS_WT_DICE_FLOOR, LGG_DICE_FLOOR, LGG_VAL_PATIENT
 
-# Longest main-thread stall tolerated while a run is in flight. The target is 100 ms on a
-# quiet machine; CI machines (and this one, shared with training jobs) stall for other reasons too.
-MAX_EVENT_LOOP_GAP_S = float(os.environ.get("BRAINSEG_MAX_GAP_S", "0.5"))
+# Longest main-thread stall tolerated while a run is in flight. The target is 100 ms: the
+# widget's own main-thread work is ~20 ms at Run and ~85-130 ms when napari inserts the result layer
+# (its vispy visual), but on a loaded 2-core machine (two trainings beside the tests) the OS alone
+# starved the main thread for up to 434 ms. Running the model on the main thread instead would stall
+# for the whole run (1-3 s for an LGG patient, 3-17 s for a BraTS case on this CPU), so 1 s still
+# catches a frozen viewer without failing on machine load.
+MAX_EVENT_LOOP_GAP_S = float(os.environ.get("BRAINSEG_MAX_GAP_S", "1.0"))
 RUN_TIMEOUT_MS = 180_000
 
 
