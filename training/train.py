@@ -34,6 +34,7 @@ from napari_brainseg.device import autocast  # noqa: E402
 from napari_brainseg.metrics import dice_per_channel, hd95_per_channel, overlap_metrics  # noqa: E402
 from napari_brainseg.models.registry import build_network, get_spec  # noqa: E402
 from napari_brainseg.predict import predict_slices, predict_volume  # noqa: E402
+from napari_brainseg.transforms import postprocess  # noqa: E402
 
 DEFAULTS = dict(
     epochs=100, iters_per_epoch=100, batch_size=16, lr=2e-3, weight_decay=1e-4, val_every=2, patience=15,
@@ -88,13 +89,13 @@ def validate(net, val_cases, spec, cfg, device) -> list[dict]:
     records = []
     for case in val_cases:
         if spec.spatial_dims == 2:
-            prob = predict_slices(net, case["image"], device, batch_size=32, amp=cfg["amp"])[:, 0]
-            pred = prob > spec.threshold
+            prob = predict_slices(net, case["image"], device, batch_size=32, amp=cfg["amp"])
+            pred = postprocess(np.moveaxis(prob, 1, 0), spec)[0]  # (Z, H, W): the stack is one volume
             records.append({"case": case["name"], **overlap_metrics(pred, case["label"].astype(bool))})
         else:
             prob = predict_volume(net, case["image"], device, spec.patch_size, sw_batch_size=cfg["sw_batch_size"],
                                   overlap=cfg["sw_overlap"], amp=cfg["amp"])
-            pred = prob > spec.threshold
+            pred = postprocess(prob, spec)
             truth = case["label"].astype(bool)
             dice = dice_per_channel(pred, truth)
             hd = hd95_per_channel(pred, truth)

@@ -2,8 +2,8 @@
 
 The widget, the Python API and the CLI all call :func:`segment`; it uses the same preprocessing
 (``transforms``) and forward passes (``predict``) as training validation, so a model behaves here
-exactly as it was measured. Post-processing is the model's sigmoid threshold, then for BraTS the
-nested regions (TC, WT, ET) become labels in the requested convention (2018: 1/2/4, 2023: 1/2/3).
+exactly as it was measured. Post-processing is the model's sigmoid threshold and small-component
+cleanup (``transforms.postprocess``), then for BraTS the nested regions (TC, WT, ET) become labels in the requested convention (2018: 1/2/4, 2023: 1/2/3).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from .device import resolve_device
 from .errors import BrainsegInputError
 from .models.registry import MODELS, ModelSpec, get_spec, load_model
 from .predict import predict_slices, predict_volume
-from .transforms import preprocess_brats, preprocess_lgg, uncrop
+from .transforms import postprocess, preprocess_brats, preprocess_lgg, uncrop
 
 BRATS_MODEL = "brats-unet3d"
 LGG_MODEL = "lgg-unet2d"
@@ -271,13 +271,13 @@ def segment(
         x, box = preprocess_brats(array)
         prob_crop, used = _run_with_fallbacks(spec, x, dev, tta, progress, should_stop, messages)
         prob = uncrop(prob_crop, box, array.shape[1:])
-        regions = prob > spec.threshold
+        regions = postprocess(prob, spec)
         labels = label_conventions.brats_regions_to_labels(regions, convention)
     else:
         x = preprocess_lgg(array)  # NaN/Inf become background in the shared normalisation
         prob_slices, used = _run_with_fallbacks(spec, x, dev, tta, progress, should_stop, messages)
         prob = np.moveaxis(prob_slices, 1, 0)  # (K, Z, H, W)
-        labels = (prob[0] > spec.threshold).astype(np.uint8)
+        labels = postprocess(prob, spec)[0].astype(np.uint8)  # components across the whole stack
         if single_slice:
             prob, labels = prob[:, 0], labels[0]
 
@@ -290,6 +290,7 @@ def segment(
         "device_requested": str(device),
         "tta": bool(tta),
         "threshold": spec.threshold,
+        "min_component_fraction": spec.min_component_fraction,
         "label_convention": convention,
         "spacing_mm": None if spacing is None else [float(s) for s in spacing],
     }

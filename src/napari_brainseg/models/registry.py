@@ -31,6 +31,8 @@ class ModelSpec:
     network: dict = field(default_factory=dict)  # monai.networks.nets.UNet keyword arguments
     patch_size: tuple[int, ...] = ()  # training patch and sliding-window ROI
     threshold: float = 0.5
+    # connected components smaller than this fraction of the largest are dropped (None: keep all)
+    min_component_fraction: float | None = None
 
     @property
     def weights_path(self) -> Path:
@@ -58,6 +60,7 @@ MODELS: dict[str, ModelSpec] = {
             label_convention="lgg",
             network=dict(channels=(16, 32, 64, 128, 256), strides=(2, 2, 2, 2), num_res_units=2, norm="batch"),
             patch_size=(256, 256),
+            min_component_fraction=0.1,
         ),
         ModelSpec(
             name="brats-unet3d",
