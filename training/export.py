@@ -43,7 +43,8 @@ def hardware() -> str:
     return f"{cpu}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}, GPU {gpu}"
 
 
-def export_model(net, spec, cfg, state, records, args, export_dir: Path | None = None) -> Path:
+def export_model(net, spec, cfg, state, records, args, data: dict, export_dir: Path | None = None) -> Path:
+    """``data``: the train/val case names, so the card says exactly what the model saw."""
     out_dir = Path(export_dir) if export_dir else WEIGHTS_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
     weights = out_dir / f"{spec.name}.pt"
@@ -63,7 +64,8 @@ def export_model(net, spec, cfg, state, records, args, export_dir: Path | None =
         "preprocessing": "z-score per channel over non-zero (brain) voxels; BraTS: cropped to the brain bounding box",
         "postprocessing": f"sigmoid > {spec.threshold} per output channel",
         "data": {"dataset": cfg["dataset"], "split_file": "training/split.json",
-                 "train_cases": len(cfg.get("_train_names", [])) or None, "terms": TERMS[cfg["dataset"]]},
+                 "train_cases": sorted(data["train"]), "val_cases": sorted(data["val"]),
+                 "terms": TERMS[cfg["dataset"]]},
         "training": {"command": "python training/train.py --config " + str(args.config), "config": cfg,
                      "epochs_trained": state["epoch"], "best_epoch": state["best_epoch"],
                      "train_seconds": round(state["elapsed"], 1), "hardware": hardware(),

@@ -195,7 +195,8 @@ def main(argv=None) -> int:
             if summary["dice"] > state["best"]:
                 state.update(best=summary["dice"], best_epoch=state["epoch"], bad_validations=0)
                 if rank == 0:
-                    export_model(net, spec, cfg, state, records, args, export_dir=args.export_dir)
+                    export_model(net, spec, cfg, state, records, args, {"train": train_names, "val": val_names},
+                                 export_dir=args.export_dir)
             else:
                 state["bad_validations"] += 1
         state["elapsed"] += time.time() - t0
