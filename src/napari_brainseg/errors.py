@@ -3,3 +3,10 @@
 
 class BrainsegInputError(ValueError):
     """Bad input (file, folder, array or layer) that the plugin cannot use, with a one-line reason."""
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """An exception's message cut to its first line (libraries' messages can span many)."""
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return line if len(line) <= limit else line[: limit - 3] + "..."

@@ -15,10 +15,12 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-from ..errors import BrainsegInputError
+from ..errors import BrainsegInputError, first_line
 
 CHANNELS = ("pre-contrast", "FLAIR", "post-contrast")
 _SLICE = re.compile(r"^(?P<patient>.+)_(?P<n>\d+)(?P<mask>_mask)?\.tiff?$", re.IGNORECASE)
+# one slice bigger than 4096 x 4096 x 4 values is a corrupt header, not an MRI slice: refused before reading
+MAX_SLICE_VALUES = 4096 * 4096 * 4
 PATIENT_FOLDER = re.compile(r"^TCGA_[A-Za-z0-9]+_[A-Za-z0-9]+_\d+$")
 
 
@@ -64,9 +66,23 @@ def read_tif(path: Path) -> np.ndarray:
     if path.stat().st_size == 0:
         raise BrainsegInputError(f"{path}: the file is empty")
     try:
-        return tifffile.imread(str(path))
+        with tifffile.TiffFile(str(path)) as tif:
+            if not tif.pages:
+                raise BrainsegInputError(f"{path}: the TIFF holds no image")
+            if len(tif.pages) > 1:
+                raise BrainsegInputError(f"{path}: the TIFF holds {len(tif.pages)} pages; kaggle_3m stores one slice per file")
+            page = tif.pages.first
+            shape, dtype = tuple(page.shape), page.dtype
+            values = int(np.prod(shape, dtype=object))
+            if values > MAX_SLICE_VALUES or dtype is None:
+                raise BrainsegInputError(
+                    f"{path}: a {shape} {dtype} TIFF image is not an MRI slice (too large or corrupt header)"
+                )
+            return page.asarray()
+    except BrainsegInputError:
+        raise
     except Exception as exc:  # tifffile/imagecodecs raise many types for corrupt files
-        raise BrainsegInputError(f"{path}: not a readable TIFF image ({type(exc).__name__}: {exc})") from None
+        raise BrainsegInputError(f"{path}: not a readable TIFF image ({type(exc).__name__}: {first_line(exc)})") from None
 
 
 def read_lgg_image(path: str | Path) -> np.ndarray:

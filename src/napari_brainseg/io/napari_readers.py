@@ -249,6 +249,9 @@ def _looks_like_segmentation(path: Path, data: np.ndarray) -> bool:
     stem = strip_nifti_suffix(path.name).lower()
     if any(word in stem for word in _SEG_WORDS):
         return True
+    parsed = parse_brats_name(path)
+    if parsed is not None and parsed[2] != "seg":
+        return False  # named as an MRI modality: an image even when blank or with few grey levels
     if not np.issubdtype(data.dtype, np.integer):
         return False
     # cheap first look on a strided sample before counting every voxel

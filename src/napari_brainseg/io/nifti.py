@@ -16,7 +16,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from ..errors import BrainsegInputError
+from ..errors import BrainsegInputError, first_line
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 
@@ -62,6 +62,34 @@ def napari_to_nifti(array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.transpose(array, (2, 1, 0)))
 
 
+# deflate cannot compress better than about 1032:1, so a .nii.gz of n bytes holds at most this many
+GZIP_MAX_RATIO = 1032
+
+
+def _check_declared_size(path: Path, img) -> None:
+    """Refuse a header whose image cannot fit in the file, before any buffer of that size is allocated.
+
+    A corrupt or truncated header can declare a volume of terabytes; nibabel would allocate it first
+    and fail (or exhaust memory) later.
+    """
+    header = img.header
+    shape = tuple(int(n) for n in header.get_data_shape())
+    if any(n < 0 for n in shape):
+        raise BrainsegInputError(f"{path}: the header declares a negative dimension {shape}")
+    itemsize = np.dtype(header.get_data_dtype()).itemsize
+    declared = int(header.get_data_offset()) + int(np.prod(shape, dtype=object)) * itemsize
+    size = path.stat().st_size
+    if str(path).lower().endswith(".gz"):
+        if declared > size * GZIP_MAX_RATIO + 65536:
+            raise BrainsegInputError(
+                f"{path}: the header declares a {shape} volume that this {size}-byte file cannot hold (truncated or corrupt)"
+            )
+    elif declared > size:
+        raise BrainsegInputError(
+            f"{path}: the file is truncated (the header declares {declared} bytes, the file has {size})"
+        )
+
+
 def read_nifti(path: str | Path, *, dtype=None) -> Volume:
     """Read a NIfTI file; raise :class:`BrainsegInputError` with one line on anything unreadable."""
     path = Path(path)
@@ -73,16 +101,21 @@ def read_nifti(path: str | Path, *, dtype=None) -> Volume:
         img = nib.load(str(path))
         if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
             raise BrainsegInputError(f"{path}: not a NIfTI image")
+        _check_declared_size(path, img)
         # dataobj keeps the stored integer type (get_fdata would turn labels into float64)
         array = np.asanyarray(img.dataobj)
     except BrainsegInputError:
         raise
     except (EOFError, OSError, zlib.error, gzip.BadGzipFile) as exc:
-        raise BrainsegInputError(f"{path}: the file is truncated or not a valid NIfTI ({exc})") from None
+        raise BrainsegInputError(f"{path}: the file is truncated or not a valid NIfTI ({first_line(exc)})") from None
     except Exception as exc:  # nibabel raises many types for corrupt headers
-        raise BrainsegInputError(f"{path}: cannot read as NIfTI ({type(exc).__name__}: {exc})") from None
+        raise BrainsegInputError(f"{path}: cannot read as NIfTI ({type(exc).__name__}: {first_line(exc)})") from None
     if array.ndim not in (3, 4):
         raise BrainsegInputError(f"{path}: expected a 3D or 4D volume, found {array.ndim}D of shape {array.shape}")
+    if array.size == 0:
+        raise BrainsegInputError(f"{path}: the volume is empty (shape {array.shape})")
+    if array.dtype.kind not in "buif":
+        raise BrainsegInputError(f"{path}: unsupported voxel type {array.dtype} (expected integer or real values)")
     if dtype is not None:
         array = array.astype(dtype, copy=False)
     header = img.header.copy()

@@ -1,0 +1,323 @@
+"""Hardening, readers: every bad file or folder gives one BrainsegInputError line naming it (napari shows
+it as the reader error and adds no layer), and the odd-but-valid ones open correctly.
+
+Each test id is a row of the README's troubleshooting table (see ``tests/hardening_catalogue.py``).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import warnings
+
+import nibabel as nib
+import numpy as np
+import pytest
+import tifffile
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from napari_brainseg.errors import BrainsegInputError
+from napari_brainseg.io.lgg import read_lgg_image
+from napari_brainseg.io.napari_readers import get_reader
+from napari_brainseg.io.nifti import read_nifti
+from napari_brainseg.io.writer import write_labels
+
+from .hardening_data import (
+    OBLIQUE_AFFINE,
+    brain_volume,
+    write_brats_case,
+    write_header_only_nifti,
+    write_lgg_patient,
+    write_nifti,
+)
+from .test_bad_input import read_error
+
+SLICE = "TCGA_ZZ_0001_20000101_1.tif"
+
+
+# ------------------------------------------------------------------------------ refused with one line
+
+
+def _truncated_nii(tmp):
+    path = write_nifti(tmp / "cut_t1.nii", brain_volume())
+    path.write_bytes(path.read_bytes()[:2000])
+    return path, "truncated"
+
+
+def _corrupt_nii_gz(tmp):
+    path = write_nifti(tmp / "corrupt_t1.nii.gz", brain_volume())
+    raw = bytearray(path.read_bytes())
+    for i in range(40, len(raw) - 8, 7):  # damage the deflate stream, keep the gzip header
+        raw[i] ^= 0x5A
+    path.write_bytes(bytes(raw))
+    return path, "corrupt_t1.nii.gz"
+
+
+def _text_named_nii_gz(tmp):
+    path = tmp / "notes.nii.gz"
+    path.write_text("patient notes, not an image\n" * 20)
+    return path, "not a gzip file"
+
+
+def _text_named_nii(tmp):
+    path = tmp / "notes.nii"
+    path.write_text("patient notes, not an image\n" * 20)
+    return path, "notes.nii"
+
+
+def _zero_size_tif(tmp):
+    path = tmp / SLICE
+    path.touch()
+    return path, "empty"
+
+
+def _truncated_tif(tmp):
+    folder = write_lgg_patient(tmp, size=64, masks=False)
+    path = folder / SLICE
+    path.write_bytes(path.read_bytes()[:3000])
+    return path, "TIFF"
+
+
+def _header_declares_huge_volume(tmp):
+    return write_header_only_nifti(tmp / "huge_flair.nii", (512, 512, 400)), "truncated"
+
+
+def _header_declares_huge_volume_gz(tmp):
+    path = tmp / "huge_flair.nii.gz"
+    with gzip.open(path, "wb") as fh:
+        fh.write(write_header_only_nifti(tmp / "h.nii", (512, 512, 400)).read_bytes())
+    return path, "cannot hold"
+
+
+def _complex_voxels(tmp):
+    return write_nifti(tmp / "phase.nii", (brain_volume() + 1j).astype(np.complex64)), "unsupported voxel type"
+
+
+def _empty_volume(tmp):
+    return write_nifti(tmp / "empty_vol.nii", np.zeros((8, 0, 4), np.int16)), "empty"
+
+
+def _different_affines(tmp):
+    folder = write_brats_case(tmp)
+    shifted = np.diag([1.0, 1.0, 1.0, 1.0])
+    shifted[:3, 3] = (5, 0, 0)
+    write_nifti(folder / "Brats18_Tiny_1_t2.nii.gz", brain_volume(), shifted)
+    return folder, "not co-registered"
+
+
+def _duplicate_modality(tmp):
+    folder = write_brats_case(tmp)
+    write_nifti(folder / "Brats18_Tiny_1_flair.nii", brain_volume())
+    return folder, "two files for the flair modality"
+
+
+def _two_cases_in_one_folder(tmp):
+    folder = write_brats_case(tmp)
+    write_nifti(folder / "Brats18_Other_2_seg.nii.gz", np.zeros((20, 24, 16), np.uint8))
+    return folder, "several cases"
+
+
+def _mixed_2018_2023_names(tmp):
+    folder = write_brats_case(tmp, modalities=("flair", "t1"))
+    write_nifti(folder / "Brats18_Tiny_1-t2w.nii.gz", brain_volume())
+    return folder, "mixes 2018"
+
+
+def _seg_non_integer(tmp):
+    seg = np.zeros((20, 24, 16), np.float32)
+    seg[5:8, 5:8, 5:8] = 1.5
+    return write_brats_case(tmp, seg=seg), "non-integer"
+
+
+def _seg_negative(tmp):
+    seg = np.zeros((20, 24, 16), np.int16)
+    seg[5:8, 5:8, 5:8] = -1
+    return write_brats_case(tmp, seg=seg), "outside 0..255"
+
+
+def _seg_wrong_shape(tmp):
+    return write_brats_case(tmp, seg=np.zeros((20, 24, 15), np.uint8)), "segmentation shape"
+
+
+def _lgg_slice(tmp, array, **kwargs):
+    path = tmp / SLICE
+    tifffile.imwrite(path, array, **kwargs)
+    return path
+
+
+def _lgg_two_channels(tmp):
+    return _lgg_slice(tmp, np.zeros((32, 32, 2), np.uint8), planarconfig="contig"), "found shape (32, 32, 2)"
+
+
+def _lgg_rgba(tmp):
+    return _lgg_slice(tmp, np.zeros((32, 32, 4), np.uint8), photometric="rgb"), "found shape (32, 32, 4)"
+
+
+def _lgg_16bit(tmp):
+    return _lgg_slice(tmp, np.zeros((32, 32, 3), np.uint16), photometric="rgb"), "8-bit"
+
+
+def _lgg_float(tmp):
+    return _lgg_slice(tmp, np.zeros((32, 32, 3), np.float32), photometric="rgb"), "8-bit"
+
+
+def _lgg_multipage(tmp):
+    return _lgg_slice(tmp, np.zeros((4, 32, 32, 3), np.uint8), photometric="rgb"), "4 pages"
+
+
+def _lgg_mask_size_mismatch(tmp):
+    folder = write_lgg_patient(tmp, size=32)
+    tifffile.imwrite(folder / "TCGA_ZZ_0001_20000101_2_mask.tif", np.zeros((16, 16), np.uint8))
+    return folder, "mask shape (16, 16)"
+
+
+REFUSED = {
+    "truncated-nii": _truncated_nii,
+    "corrupt-nii-gz": _corrupt_nii_gz,
+    "text-named-nii-gz": _text_named_nii_gz,
+    "text-named-nii": _text_named_nii,
+    "zero-size-tif": _zero_size_tif,
+    "truncated-tif": _truncated_tif,
+    "header-declares-huge-volume": _header_declares_huge_volume,
+    "header-declares-huge-volume-gz": _header_declares_huge_volume_gz,
+    "complex-voxels": _complex_voxels,
+    "empty-volume": _empty_volume,
+    "modalities-different-affines": _different_affines,
+    "duplicate-modality": _duplicate_modality,
+    "two-cases-in-one-folder": _two_cases_in_one_folder,
+    "mixed-2018-2023-names": _mixed_2018_2023_names,
+    "seg-non-integer-in-case": _seg_non_integer,
+    "seg-negative-in-case": _seg_negative,
+    "seg-wrong-shape-in-case": _seg_wrong_shape,
+    "lgg-2-channels": _lgg_two_channels,
+    "lgg-rgba-slice": _lgg_rgba,
+    "lgg-16bit-tif": _lgg_16bit,
+    "lgg-float-tif": _lgg_float,
+    "lgg-multipage-tif": _lgg_multipage,
+    "lgg-mask-size-mismatch": _lgg_mask_size_mismatch,
+}
+
+
+@pytest.mark.parametrize("make", REFUSED.values(), ids=REFUSED.keys())
+def test_refused_with_one_line(make, tmp_path):
+    path, expected = make(tmp_path)
+    message = read_error(path)  # claimed by the plugin, BrainsegInputError, one line < 300 chars
+    assert expected in message, message
+    assert path.name in message or any(p.name in message for p in path.iterdir()), message
+
+
+# ------------------------------------------------------------------------------ odd but valid
+
+
+def test_nan_inf_voxels_open_with_finite_contrast(tmp_path):
+    data = brain_volume().astype(np.float32)
+    data[0, 0, :3] = (np.nan, np.inf, -np.inf)
+    (layer,) = get_reader(str(tmp_path / "x_flair.nii"))(str(write_nifti(tmp_path / "x_flair.nii", data)))
+    lo, hi = layer[1]["contrast_limits"]
+    assert np.isfinite([lo, hi]).all() and hi > lo and layer[2] == "image"
+
+
+def test_all_zero_image_opens(tmp_path):
+    path = write_nifti(tmp_path / "blank_t1.nii.gz", np.zeros((8, 8, 8), np.int16))
+    (layer,) = get_reader(str(path))(str(path))
+    assert layer[2] == "image" and layer[1]["contrast_limits"] == (0.0, 1.0)
+
+
+def test_fractional_seg_file_opens_as_image_with_warning(tmp_path):
+    path = write_nifti(tmp_path / "case_seg.nii.gz", np.full((8, 8, 8), 0.5, np.float32))
+    with pytest.warns(UserWarning, match="non-integer"):
+        (layer,) = get_reader(str(path))(str(path))
+    assert layer[2] == "image"
+
+
+def test_anisotropic_oblique_round_trip_is_exact(tmp_path):
+    """Reader -> labels layer -> writer: same affine (bit for bit), sform/qform, zooms and shape."""
+    seg = np.zeros((20, 24, 16), np.uint8)
+    seg[4:9, 6:10, 3:7] = 2
+    folder = write_brats_case(tmp_path / "in", affine=OBLIQUE_AFFINE, seg=seg)
+    layers = {kwargs["name"]: (data, kwargs) for data, kwargs, _ in get_reader(str(folder))(str(folder))}
+    data, kwargs = layers["Brats18_Tiny_1 seg"]
+    np.testing.assert_allclose(kwargs["scale"], (3.0, 1.1, 0.9), rtol=1e-6)
+    out = write_labels(tmp_path / "out.nii.gz", data, kwargs["metadata"])[0]
+    source, written = nib.load(str(folder / "Brats18_Tiny_1_seg.nii.gz")), nib.load(out)
+    assert np.array_equal(written.affine, source.affine)
+    assert np.array_equal(written.header.get_sform(), source.header.get_sform())
+    assert np.allclose(written.header.get_qform(), source.header.get_qform(), atol=1e-5)
+    assert written.header.get_zooms() == source.header.get_zooms()
+    np.testing.assert_array_equal(np.asarray(written.dataobj), seg)
+
+
+def test_paths_with_spaces_and_non_ascii(tmp_path):
+    parent = tmp_path / "my scans" / "Ünïcødé 病例"
+    brats = write_brats_case(parent)
+    lgg = write_lgg_patient(parent)
+    assert len(get_reader(str(brats))(str(brats))) == 4
+    assert len(get_reader(str(lgg))(str(lgg))) == 4  # three sequences + mask
+
+
+# ------------------------------------------------------------------------------ fuzz: mutated real headers
+
+# Either valid data or BrainsegInputError - never another exception type, never a huge allocation.
+FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+
+
+@pytest.fixture(scope="module")
+def nifti_bytes(tmp_path_factory):
+    """A small real NIfTI (header written by nibabel) as bytes, uncompressed."""
+    path = write_nifti(tmp_path_factory.mktemp("fuzz") / "seed.nii", brain_volume((12, 10, 8)), OBLIQUE_AFFINE)
+    return path.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def tiff_bytes():
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, np.full((16, 16, 3), 7, np.uint8), photometric="rgb")
+    return buffer.getvalue()
+
+
+def _mutate(data: bytes, edits, cut: int | None, limit: int) -> bytes:
+    raw = bytearray(data)
+    for position, value in edits:
+        raw[position % min(limit, len(raw))] = value
+    return bytes(raw[:cut] if cut is not None else raw)
+
+
+def _check_nifti(path):
+    try:
+        volume = read_nifti(path)
+    except BrainsegInputError as exc:
+        assert "\n" not in str(exc)
+        return
+    assert volume.data.ndim in (3, 4) and volume.data.size > 0 and volume.data.dtype.kind in "buif"
+
+
+@given(
+    edits=st.lists(st.tuples(st.integers(0, 351), st.integers(0, 255)), min_size=1, max_size=6),
+    cut=st.one_of(st.none(), st.integers(0, 2500)),
+    gz=st.booleans(),
+)
+@FUZZ
+def test_fuzz_nifti_header(nifti_bytes, tmp_path_factory, edits, cut, gz):
+    mutated = _mutate(nifti_bytes, edits, cut, 352)  # bytes of the 348-byte header + extension flag
+    path = tmp_path_factory.mktemp("n") / ("f_t1.nii.gz" if gz else "f_t1.nii")
+    path.write_bytes(gzip.compress(mutated) if gz else mutated)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # nibabel warns about odd headers; the outcome is what counts
+        _check_nifti(path)
+
+
+@given(
+    edits=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=8),
+    cut=st.one_of(st.none(), st.integers(0, 1000)),
+)
+@FUZZ
+def test_fuzz_tiff_bytes(tiff_bytes, tmp_path_factory, edits, cut):
+    path = tmp_path_factory.mktemp("t") / SLICE
+    path.write_bytes(_mutate(tiff_bytes, edits, cut, len(tiff_bytes)))
+    try:
+        image = read_lgg_image(path)
+    except BrainsegInputError as exc:
+        assert "\n" not in str(exc)
+        return
+    assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[-1] == 3
