@@ -8,6 +8,7 @@ cleanup (``transforms.postprocess``), then for BraTS the nested regions (TC, WT,
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
@@ -31,6 +32,31 @@ SW_BATCH_SIZE = 2
 SLICE_BATCH_SIZE = 16
 
 ProgressFn = Callable[[int, int], None]
+
+# Largest image (spatial voxels, channels not counted) segmented in one go. A BraTS case is 8.9 M
+# voxels; at the default 32 M voxels (e.g. 320^3) the run peaks at a few GB. A larger image (e.g.
+# 512 x 512 x 400 = 105 M) is refused before any buffer is allocated. BRAINSEG_MAX_VOXELS overrides.
+DEFAULT_MAX_VOXELS = 32 * 1024 * 1024
+
+
+def max_voxels() -> int:
+    value = os.environ.get("BRAINSEG_MAX_VOXELS", "")
+    try:
+        return int(value) if value.strip() else DEFAULT_MAX_VOXELS
+    except ValueError:
+        raise BrainsegInputError(f"BRAINSEG_MAX_VOXELS={value!r} is not a whole number of voxels") from None
+
+
+def check_size(spatial_shape, what: str = "the image") -> None:
+    """Refuse an image over :func:`max_voxels` spatial voxels, with one line, before allocating anything."""
+    shape = tuple(int(n) for n in spatial_shape)
+    count = int(np.prod(shape, dtype=object))
+    limit = max_voxels()
+    if count > limit:
+        raise BrainsegInputError(
+            f"{what} is too large to segment: {' x '.join(map(str, shape))} = {count:,} voxels, more than the "
+            f"limit of {limit:,} (crop or resample it, or raise BRAINSEG_MAX_VOXELS)"
+        )
 
 
 @dataclass
@@ -80,6 +106,7 @@ def _from_mapping(image: Mapping, model: str | None) -> tuple[np.ndarray, str]:
         )
     arrays = [np.asarray(image[keys[c]]) for c in wanted]
     _check_same_shapes(arrays, spec.in_channels)
+    check_size(arrays[0].shape)
     return np.stack(arrays), model
 
 
@@ -128,6 +155,7 @@ def prepare_input(image, model: str | None = None) -> tuple[np.ndarray, str, boo
                 f"model {model} needs {len(spec.in_channels)} channels ({', '.join(spec.in_channels)}), got {len(arrays)}"
             )
         _check_same_shapes(arrays, spec.in_channels)
+        check_size(arrays[0].shape)
         array = np.stack(arrays)
         if model == LGG_MODEL:
             array = np.moveaxis(array, 0, -1)
@@ -170,16 +198,18 @@ def _check_layout(array: np.ndarray, model: str) -> tuple[np.ndarray, str, bool]
             raise BrainsegInputError(
                 f"model {model} needs {n} channels ({', '.join(spec.in_channels)}), got {array.shape[0]}"
             )
+        check_size(array.shape[1:])
         return array, model, False
     # LGG: channels last; also accept a channel-first (3, Z, H, W) triple
     if array.ndim == 4 and array.shape[0] == n and array.shape[-1] != n:
         array = np.moveaxis(array, 0, -1)
     if array.ndim not in (3, 4) or array.shape[-1] != n:
-        channels = array.shape[-1] if array.ndim >= 3 else 1
+        channels = array.shape[-1] if array.ndim == 4 or (array.ndim == 3 and array.shape[-1] <= 4) else 1
         raise BrainsegInputError(
             f"model {model} needs {n}-channel slices ({', '.join(spec.in_channels)}) as (H, W, 3) or (Z, H, W, 3); "
-            f"got shape {array.shape} ({channels} channels)"
+            f"got shape {array.shape} ({channels} channel{'s' if channels != 1 else ''})"
         )
+    check_size(array.shape[:-1])
     return array, model, array.ndim == 3
 
 
@@ -267,6 +297,8 @@ def segment(
 
     if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
         messages.append("the image holds NaN/Inf voxels; they were treated as background")
+    elif array.min() == array.max():
+        messages.append("the image is constant (no contrast), so there is nothing to segment; the labels are empty")
     if spec.spatial_dims == 3:
         x, box = preprocess_brats(array)
         prob_crop, used = _run_with_fallbacks(spec, x, dev, tta, progress, should_stop, messages)
@@ -332,11 +364,42 @@ def read_case(path):
     from .io.lgg import read_lgg_patient
 
     kind = case_kind(path)
+    if kind is not None:
+        _check_case_size(Path(path), kind)
     if kind == "brats":
         return read_brats_case(path, require_all=True)
     if kind == "lgg":
         return read_lgg_patient(path)
     raise BrainsegInputError(f"{path}: not a BraTS case folder or an LGG patient folder")
+
+
+def _check_case_size(path: Path, kind: str) -> None:
+    """The size guard from the files' headers alone, so an over-large case is refused before it is read."""
+    if kind == "brats":
+        import nibabel as nib
+
+        from .io.brats import find_case_files
+
+        first = next(iter(find_case_files(path).images.values()), None)
+        if first is None:
+            return
+        try:
+            shape = nib.load(str(first)).shape  # header only: the data stays on disk
+        except Exception:
+            return  # unreadable: read_brats_case reports it with the file name
+        check_size(shape[:3], f"{first.name}")
+        return
+    import tifffile
+
+    from .io.lgg import find_patient_slices
+
+    slices = find_patient_slices(path)
+    try:
+        with tifffile.TiffFile(str(slices[0].image)) as tif:
+            plane = tif.pages.first.shape[:2]
+    except Exception:
+        return
+    check_size((len(slices), *plane), f"{path.name} ({len(slices)} slices)")
 
 
 def case_name(case) -> str:

@@ -67,18 +67,29 @@ def _check_target(path: Path, overwrite: bool) -> None:
         raise BrainsegInputError(f"{path}: already exists; not overwriting (pass overwrite=True to replace it)")
     if not path.parent.is_dir():
         raise BrainsegInputError(f"{path.parent}: the output folder does not exist")
+    _check_writable(path.parent)
+
+
+def _check_writable(folder: Path) -> None:
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise BrainsegInputError(f"{folder}: the output folder is not writable; choose another one")
 
 
 def _atomic_write(path: Path, write) -> None:
     """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place."""
     suffix = "".join(path.suffixes[-2:]) if path.name.lower().endswith(".nii.gz") else path.suffix
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
+    except OSError as exc:
+        raise BrainsegInputError(f"{path}: cannot write into {path.parent} ({exc.strerror or exc})") from None
     os.close(fd)
     try:
         write(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise BrainsegInputError(f"{path}: cannot write ({exc.strerror or exc})") from None
         raise
 
 
@@ -143,7 +154,11 @@ def write_labels_lgg(folder, data, metadata: dict | None = None, *, overwrite: b
         existing = [t.name for t in targets if t.exists()]
         if existing:
             raise BrainsegInputError(f"{folder}: {existing[0]} already exists; not overwriting (pass overwrite=True)")
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BrainsegInputError(f"{folder}: cannot create the output folder ({exc.strerror or exc})") from None
+    _check_writable(folder)
     binary = (mask > 0).astype(np.uint8) * np.uint8(255)
     for target, plane in zip(targets, binary):
         _atomic_write(target, lambda tmp, plane=plane: tifffile.imwrite(tmp, plane))
