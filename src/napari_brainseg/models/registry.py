@@ -44,8 +44,17 @@ class ModelSpec:
 
     def card(self) -> dict:
         if not self.card_path.is_file():
-            raise BrainsegInputError(f"model {self.name}: no model card at {self.card_path}")
-        return json.loads(self.card_path.read_text())
+            raise BrainsegInputError(f"model {self.name}: no model card at {self.card_path}; reinstall the package")
+        try:
+            card = json.loads(self.card_path.read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise BrainsegInputError(
+                f"model {self.name}: the model card {self.card_path.name} is unreadable ({type(exc).__name__}); "
+                "reinstall the package"
+            ) from None
+        if not isinstance(card, dict):
+            raise BrainsegInputError(f"model {self.name}: the model card {self.card_path.name} is not a JSON object")
+        return card
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -118,6 +127,8 @@ def _verified_state_dict(name: str, path_str: str, mtime: float) -> dict:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise BrainsegInputError(f"model {name}: cannot load {path.name} ({type(exc).__name__})") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise BrainsegInputError(f"model {name}: {path.name} is not a state dict of tensors; reinstall the package")
     return {k: v.float() for k, v in state.items()}
 
 
@@ -129,5 +140,11 @@ def load_model(name: str, device: str | torch.device = "cpu") -> torch.nn.Module
         raise BrainsegInputError(f"model {name}: weights file {path} is missing; reinstall the package")
     state = _verified_state_dict(name, str(path), path.stat().st_mtime)
     net = build_network(spec)
-    net.load_state_dict(state)
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as exc:  # keys or tensor shapes of another network
+        detail = str(exc).splitlines()[0] if str(exc) else ""
+        raise BrainsegInputError(
+            f"model {name}: {path.name} does not fit the {spec.title} network ({detail.rstrip(':')}); reinstall the package"
+        ) from None
     return net.to(device).eval()
