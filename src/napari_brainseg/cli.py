@@ -1,7 +1,7 @@
 """``napari-brainseg``: segment BraTS cases and LGG patients in batch, outside napari.
 
     napari-brainseg predict INPUT [INPUT ...] --output DIR [--model NAME] [--device auto|cpu|cuda]
-                            [--tta] [--overwrite] [--no-overlay]
+                            [--tta] [--overwrite | --skip-existing] [--no-overlay]
     napari-brainseg predict --sample --output DIR     # the built-in synthetic phantoms
     napari-brainseg sample --output DIR               # write the phantoms as case folders
 
@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import BrainsegInputError
+from .errors import BrainsegInputError, first_line
 
 MAX_DEPTH = 3  # how deep a cohort folder is searched for case folders (e.g. data/lgg/kaggle_3m/TCGA_*)
 
@@ -33,21 +33,33 @@ class CaseInput:
     error: str | None = None  # set when the folder could not even be recognised
 
 
-def find_cases(inputs: list[Path]) -> list[CaseInput]:
-    """Every case folder named by or found under ``inputs``, in a stable order."""
+def find_cases(inputs: list[Path], exclude=()) -> list[CaseInput]:
+    """Every case folder named by or found under ``inputs``, in a stable order.
+
+    Folders in ``exclude`` (the output folder) are never searched below an input, so an output
+    folder inside an input folder is not read back as input on a rerun.
+    """
     cases: list[CaseInput] = []
+    skip = {_resolved(p) for p in exclude}
     for path in inputs:
         if not path.exists():
             cases.append(CaseInput(path, path.name or str(path), f"{path}: no such file or folder"))
             continue
-        found = _search(path, MAX_DEPTH)
+        found = _search(path, MAX_DEPTH, skip)
         if not found:
             found = [CaseInput(path, path.name, f"{path}: not a BraTS case folder or LGG patient folder, and holds none")]
         cases.extend(found)
     return cases
 
 
-def _search(path: Path, depth: int) -> list[CaseInput]:
+def _resolved(path: Path) -> Path:
+    try:
+        return Path(path).resolve()
+    except OSError:
+        return Path(path).absolute()
+
+
+def _search(path: Path, depth: int, skip=frozenset()) -> list[CaseInput]:
     from .inference import case_kind
 
     try:
@@ -61,7 +73,9 @@ def _search(path: Path, depth: int) -> list[CaseInput]:
         return []
     found = []
     for child in sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        found.extend(_search(child, depth - 1))
+        if skip and _resolved(child) in skip:
+            continue  # the output folder, inside an input folder
+        found.extend(_search(child, depth - 1, skip))
     return found
 
 
@@ -102,19 +116,32 @@ def predict_one(case_input: CaseInput, args) -> list[str]:
     case = read_case(case_input.path)
     name = case_input.name = getattr(case, "case_id", None) or case.patient_id
     targets = output_paths(case, args.output)
+    case_folder = _resolved(case_input.path)
+    if any(_resolved(t.parent) == case_folder for t in targets):
+        raise BrainsegInputError(
+            f"{args.output}: would write the results into the case folder {case_input.path} itself; choose another --output"
+        )
     overlay = args.output / f"{name}_overlay.png"
     if args.overlay:
         targets.append(overlay)
     existing = [t for t in targets if t.exists()]
-    if existing and not args.overwrite:
-        raise BrainsegInputError(f"{existing[0]} already exists; pass --overwrite to replace it")
+    overwrite = args.overwrite
+    if existing and getattr(args, "skip_existing", False):
+        if len(existing) == len(targets):
+            print(f"skipped: {name}: its outputs already exist", file=sys.stderr)
+            return []
+        # a case cut short by an interrupted run: its few finished files are redone with the rest
+        print(f"note: {name}: redoing {len(existing)} output(s) of an unfinished earlier run", file=sys.stderr)
+        overwrite = True
+    elif existing and not overwrite:
+        raise BrainsegInputError(f"{existing[0]} already exists; pass --overwrite to replace it (or --skip-existing)")
     bar = ProgressBar(f"{name}")
     started = time.perf_counter()
     try:
         result, case = segment_case(case, args.model, device=args.device, tta=args.tta, progress=bar)
     finally:
         bar.close()
-    written = write_result(result, case, args.output, overwrite=args.overwrite)
+    written = write_result(result, case, args.output, overwrite=overwrite)
     if args.overlay:
         image, labels = _overlay_inputs(case, result.labels)
         title = f"{name}: {result.model} ({result.label_convention} labels)"
@@ -130,12 +157,16 @@ def run_predict(args) -> int:
     if not args.inputs and not args.sample:
         print("error: give at least one INPUT folder, or --sample for the synthetic phantoms", file=sys.stderr)
         return 2
-    args.output.mkdir(parents=True, exist_ok=True)
+    try:
+        args.output.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"error: {args.output}: cannot create the output folder ({exc.strerror or exc})", file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory(prefix="brainseg-sample-") as tmp:
         inputs = list(args.inputs)
         if args.sample:
             inputs += write_samples(Path(tmp))
-        cases = find_cases(inputs)
+        cases = find_cases(inputs, exclude=[args.output])
         failed, done = [], []
         for case_input in cases:
             try:
@@ -185,6 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     predict.add_argument("--tta", action="store_true", help="flip test-time augmentation (slower)")
     predict.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    predict.add_argument("--skip-existing", action="store_true",
+                         help="skip cases whose outputs all exist (e.g. to finish an interrupted run)")
     predict.add_argument("--overlay", action=argparse.BooleanOptionalAction, default=True,
                          help="also write <case>_overlay.png (default: yes)")
     predict.add_argument("--sample", action="store_true", help="also segment the built-in synthetic phantoms")
@@ -201,10 +234,14 @@ def main(argv=None) -> int:
     try:
         return args.run(args)
     except KeyboardInterrupt:  # outputs are written atomically: nothing half-written is left behind
-        print("\ninterrupted", file=sys.stderr)
+        print(
+            "\nerror: interrupted; outputs written so far are complete, the case in progress was not written "
+            "(rerun with --skip-existing to finish)",
+            file=sys.stderr,
+        )
         return 130
-    except BrainsegInputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (BrainsegInputError, OSError) as exc:
+        print(f"error: {first_line(exc)}", file=sys.stderr)
         return 2
 
 
