@@ -88,6 +88,8 @@ class SegmentationWidget(Container):
         self.worker = None
         self._stop = threading.Event()
         self._pbar = None
+        self._closed = False  # the dock (or the whole viewer) was closed: stop the run, touch no Qt widget
+        self.native.destroyed.connect(self._on_destroyed)
         self._model_chosen_by_user = False
         self._relay = _ProgressRelay()
         self._relay.step.connect(self._on_progress)
@@ -189,6 +191,9 @@ class SegmentationWidget(Container):
             layers = self._lgg_layers()
         source = layers[0] if model == BRATS_MODEL or len(layers) == 1 else layers[1]  # FLAIR names the result
         grid = source.data.shape[:-1] if source.rgb or len(layers) == 1 and model == LGG_MODEL else source.data.shape
+        from .inference import check_size
+
+        check_size(grid, f"layer '{source.name}'")  # before the worker turns layer data into arrays
         info = dict(source.metadata.get("brainseg", {}))
         source_name = info.get("case_id") or info.get("patient_id") or source.name
         convention = None
@@ -306,7 +311,14 @@ class SegmentationWidget(Container):
             self._pbar.n = done
             self._pbar.refresh()
 
+    def _on_destroyed(self, *_args):
+        """The widget is gone (dock or viewer closed): stop the worker at its next step, add nothing."""
+        self._closed = True
+        self._stop.set()
+
     def _on_returned(self, job: Job, out):
+        if self._closed:
+            return  # the viewer was closed mid-run: nothing to add the result to
         result, dice, layer = out
         # only naming and insertion happen here: the layer was built in the worker to keep this short
         layer.name = _unique_name(layer.name, {existing.name for existing in self.viewer.layers})
@@ -316,6 +328,8 @@ class SegmentationWidget(Container):
     def _on_errored(self, exc: Exception):
         from napari.utils.notifications import show_error, show_info
 
+        if self._closed:
+            return
         if isinstance(exc, InterruptedError):
             show_info("Segmentation cancelled; no layer was added.")
             self.status.value = "Cancelled."
@@ -331,6 +345,8 @@ class SegmentationWidget(Container):
             self._pbar.close()
             self._pbar = None
         self.worker = None
+        if self._closed:
+            return
         self.run_button.enabled = True
         self.cancel_button.enabled = False
 

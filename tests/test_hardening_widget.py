@@ -1,0 +1,168 @@
+"""Hardening, dock widget: faults during a run (Cancel, closing the viewer, Run twice, removing the source
+layer) and bad layers end in one notification or a clean stop - no crash, no orphan thread, no layer
+lost or overwritten. ``segment`` is replaced by a controllable stand-in where the model is not the point.
+
+Each test id is a row of the README's troubleshooting table (see ``tests/hardening_catalogue.py``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from qtpy.QtCore import QThreadPool
+
+from napari_brainseg import inference
+
+from .test_widget import add_widget, errors  # noqa: F401  (fixture)
+
+TIMEOUT_MS = 30_000
+
+
+class SlowSegment:
+    """Stands in for ``inference.segment``: steps until released (or stopped), then returns empty labels."""
+
+    def __init__(self, exc: BaseException | None = None):
+        self.release = threading.Event()
+        self.started = threading.Event()
+        self.calls = 0
+        self.exc = exc
+
+    def __call__(self, image, model=None, *, progress=None, should_stop=None, **kwargs):
+        self.calls += 1
+        self.started.set()
+        deadline = time.monotonic() + 20
+        step = 0
+        while not self.release.is_set() and time.monotonic() < deadline:
+            if should_stop is not None and should_stop():
+                raise InterruptedError("cancelled")
+            step += 1
+            if progress is not None:
+                progress(step % 100, 100)
+            time.sleep(0.01)
+        if self.exc is not None:
+            raise self.exc
+        first = np.asarray(image[0] if isinstance(image, list) else image)
+        grid = first.shape if isinstance(image, list) else first.shape[:-1]
+        return inference.SegmentationResult(
+            labels=np.zeros(grid, np.uint8), model="lgg-unet2d", device="cpu", label_convention="lgg",
+            settings={"device": "cpu"}, volumes_ml={"FLAIR abnormality (tumour)": 0.0},
+        )
+
+
+@pytest.fixture
+def slow(monkeypatch):
+    fake = SlowSegment()
+    monkeypatch.setattr(inference, "segment", fake)
+    yield fake
+    fake.release.set()
+
+
+@pytest.fixture
+def lgg_viewer(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.add_image(np.full((2, 32, 32), 10, np.uint8), name="P pre-contrast")
+    viewer.add_image(np.full((2, 32, 32), 20, np.uint8), name="P FLAIR")
+    viewer.add_image(np.full((2, 32, 32), 30, np.uint8), name="P post-contrast")
+    return viewer
+
+
+def no_worker_threads(qtbot):
+    qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0, timeout=TIMEOUT_MS)
+    return True
+
+
+def names(viewer):
+    return [layer.name for layer in viewer.layers]
+
+
+def test_cancel_during_run(lgg_viewer, qtbot, slow, errors):  # noqa: F811
+    widget = add_widget(lgg_viewer)
+    before = names(lgg_viewer)
+    widget.run()
+    assert slow.started.wait(10)
+    widget.cancel()
+    qtbot.waitUntil(lambda: not widget.is_running, timeout=TIMEOUT_MS)
+    assert names(lgg_viewer) == before and widget.status.value == "Cancelled." and not errors
+    assert widget.run_button.enabled and no_worker_threads(qtbot)
+
+
+def test_close_viewer_during_run(lgg_viewer, qtbot, slow, errors):  # noqa: F811
+    widget = add_widget(lgg_viewer)
+    widget.run()
+    assert slow.started.wait(10)
+    worker = widget.worker
+    lgg_viewer.close()  # never released: only the stop request can end the worker
+    qtbot.waitUntil(lambda: not worker.is_running, timeout=TIMEOUT_MS)
+    qtbot.wait(50)  # let the queued finished/errored signals arrive at the (deleted) widget
+    assert no_worker_threads(qtbot) and not errors and not slow.release.is_set()
+
+
+def test_run_pressed_twice(lgg_viewer, qtbot, slow, errors):  # noqa: F811
+    widget = add_widget(lgg_viewer)
+    widget.run()
+    widget.run()  # ignored while the first run is in flight
+    widget.run_button.changed.emit(True)
+    slow.release.set()
+    qtbot.waitUntil(lambda: not widget.is_running, timeout=TIMEOUT_MS)
+    assert slow.calls == 1 and names(lgg_viewer).count("P FLAIR tumour (lgg-unet2d)") == 1
+    widget.run()  # a later run adds a second layer next to the first, never over it
+    qtbot.waitUntil(lambda: not widget.is_running, timeout=TIMEOUT_MS)
+    assert names(lgg_viewer)[-2:] == ["P FLAIR tumour (lgg-unet2d)", "P FLAIR tumour (lgg-unet2d) [2]"]
+    assert not errors and no_worker_threads(qtbot)
+
+
+def test_remove_source_layer_during_run(lgg_viewer, qtbot, slow, errors):  # noqa: F811
+    widget = add_widget(lgg_viewer)
+    widget.run()
+    assert slow.started.wait(10)
+    lgg_viewer.layers.remove("P FLAIR")
+    slow.release.set()
+    qtbot.waitUntil(lambda: not widget.is_running, timeout=TIMEOUT_MS)
+    assert names(lgg_viewer) == ["P pre-contrast", "P post-contrast", "P FLAIR tumour (lgg-unet2d)"]
+    assert lgg_viewer.layers[-1].data.shape == (2, 32, 32) and not errors and no_worker_threads(qtbot)
+
+
+def test_unexpected_worker_error_is_one_notification(lgg_viewer, qtbot, monkeypatch, errors):  # noqa: F811
+    fake = SlowSegment(exc=RuntimeError("something broke\nwith a second line"))
+    fake.release.set()
+    monkeypatch.setattr(inference, "segment", fake)
+    widget = add_widget(lgg_viewer)
+    before = names(lgg_viewer)
+    widget.run()
+    qtbot.waitUntil(lambda: not widget.is_running, timeout=TIMEOUT_MS)
+    assert errors == ["Segmentation failed: RuntimeError: something broke"]
+    assert names(lgg_viewer) == before and widget.run_button.enabled
+
+
+def test_huge_layers_refused_before_the_worker(make_napari_viewer, slow, errors):  # noqa: F811
+    viewer = make_napari_viewer()
+    huge = np.broadcast_to(np.zeros(1, np.uint8), (400, 512, 512))  # one byte of memory
+    for modality in ("flair", "t1", "t1ce", "t2"):
+        viewer.add_image(huge, name=f"big {modality}", contrast_limits=(0, 1))
+    widget = add_widget(viewer)
+    assert widget.model.value == "brats-unet3d"
+    widget.run()
+    assert len(errors) == 1 and "too large to segment: 400 x 512 x 512" in errors[0] and "'big flair'" in errors[0]
+    assert not widget.is_running and slow.calls == 0
+
+
+def test_rgba_layer_is_not_offered_as_three_channels(make_napari_viewer, slow, errors):  # noqa: F811
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((32, 32, 4), np.uint8), rgb=True, name="rgba slice")
+    widget = add_widget(viewer)
+    widget.model.value = "lgg-unet2d"
+    assert widget.lgg_rgb.value is None
+    widget.run()
+    assert len(errors) == 1 and "3-channel layer or three single-channel layers" in errors[0]
+    assert slow.calls == 0 and names(viewer) == ["rgba slice"]
+
+
+def test_3d_stack_into_2d_model_runs_slice_wise(lgg_viewer, qtbot, errors):  # noqa: F811
+    widget = add_widget(lgg_viewer)  # the real model: three (Z, H, W) layers are valid LGG input
+    assert widget.model.value == "lgg-unet2d"
+    widget.run()
+    qtbot.waitUntil(lambda: not widget.is_running, timeout=TIMEOUT_MS)
+    assert not errors and lgg_viewer.layers["P FLAIR tumour (lgg-unet2d)"].data.shape == (2, 32, 32)
