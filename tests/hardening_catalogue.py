@@ -1,0 +1,168 @@
+"""The hardening catalogue (issue #6): every bad input or fault, what the user sees, and the test showing it.
+
+The README's "Troubleshooting" table is generated from this list; ``tests/test_hardening_catalogue.py``
+checks that the table is current, that every named test exists, and that every hardening test is listed.
+Regenerate the table after adding a row:  ``python -m tests.hardening_catalogue --write-readme``
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+R = "tests/test_hardening_readers.py::"
+A = "tests/test_hardening_api.py::"
+C = "tests/test_hardening_cli.py::"
+W = "tests/test_hardening_widget.py::"
+K = "tests/test_hardening_weights.py::"
+REFUSED_R = R + "test_refused_with_one_line[{}]"
+REFUSED_A = A + "test_segment_refuses_with_one_line[{}]"
+BAD_CASE = C + "test_bad_case_is_one_error_line[{}]"
+WEIGHTS = K + "test_bad_weights_refused_never_executed[{}]"
+
+# (where, input or fault, what the user sees, test)
+# where: reader = opening in napari (File > Open / drag and drop), api = napari_brainseg.segment & co,
+# cli = napari-brainseg predict, widget = the dock widget, weights = every path that loads a model.
+CATALOGUE: list[tuple[str, str, str, str]] = [
+    # ---- files and folders (reader; the CLI and read_case give the same message)
+    ("reader", "truncated `.nii.gz` (real BraTS header)", "`<file>: the file is truncated or not a valid NIfTI (...)`; no layer added", "tests/test_bad_input.py::test_truncated_nifti"),
+    ("reader", "truncated `.nii`", "`<file>: the file is truncated (the header declares N bytes, the file has M)`", REFUSED_R.format("truncated-nii")),
+    ("reader", "corrupt `.nii.gz` (damaged compressed data)", "`<file>: ... not a valid NIfTI (...)`", REFUSED_R.format("corrupt-nii-gz")),
+    ("reader", "text file named `.nii.gz`", "`<file>: cannot read as NIfTI (... is not a gzip file)`", REFUSED_R.format("text-named-nii-gz")),
+    ("reader", "text file named `.nii`", "`<file>: cannot read as NIfTI (...)`", REFUSED_R.format("text-named-nii")),
+    ("reader", "zero-size `.nii.gz`; empty folder", "`<file>: the file is empty`; `<folder>: the folder is empty`", "tests/test_bad_input.py::test_empty_file_and_empty_folder"),
+    ("reader", "zero-size `.tif`", "`<file>: the file is empty`", REFUSED_R.format("zero-size-tif")),
+    ("reader", "text file named `.tif`", "`<file>: not a readable TIFF image (...)`", "tests/test_bad_input.py::test_tif_that_is_not_an_image"),
+    ("reader", "truncated `.tif`", "`<file>: not a readable TIFF image (...)`", REFUSED_R.format("truncated-tif")),
+    ("reader", "header declaring 512x512x400 in a small `.nii`", "`<file>: the file is truncated (...)`, before any buffer is allocated", REFUSED_R.format("header-declares-huge-volume")),
+    ("reader", "header declaring 512x512x400 in a small `.nii.gz`", "`<file>: the header declares a (512, 512, 400) volume that this N-byte file cannot hold`", REFUSED_R.format("header-declares-huge-volume-gz")),
+    ("reader", "complex-valued voxels", "`<file>: unsupported voxel type complex64`", REFUSED_R.format("complex-voxels")),
+    ("reader", "volume with a zero-length axis", "`<file>: the volume is empty (shape ...)`", REFUSED_R.format("empty-volume")),
+    ("reader", "NaN/Inf voxels", "opens; contrast limits from the finite voxels", R + "test_nan_inf_voxels_open_with_finite_contrast"),
+    ("reader", "constant (all-zero) image named as a modality", "opens as an image (not as labels), contrast 0..1", R + "test_all_zero_image_opens"),
+    ("reader", "modalities with different shapes", "`<file>: shape (...) differs from <first file> (...)`; no layer added", "tests/test_bad_input.py::test_modalities_of_different_shapes"),
+    ("reader", "modalities with different affines", "`<file>: affine differs from <first file> (not co-registered)`", REFUSED_R.format("modalities-different-affines")),
+    ("reader", "3 of 4 modalities", "the three open; warning `<case>: missing modality t2 (t2)`", "tests/test_readers.py::test_missing_modality_opens_the_rest_and_warns"),
+    ("reader", "only a segmentation in a case folder", "`<folder>: only a segmentation, no image modality`", "tests/test_bad_input.py::test_only_a_segmentation"),
+    ("reader", "duplicate modality (`_flair.nii.gz` and `_flair.nii`)", "`<folder>: two files for the flair modality (...)`", REFUSED_R.format("duplicate-modality")),
+    ("reader", "files of two cases in one folder", "`<folder>: files of several cases in one folder (...)`", REFUSED_R.format("two-cases-in-one-folder")),
+    ("reader", "2018 and 2023 names mixed in one case", "`<folder>: mixes 2018 (_flair) and 2023 (-t2f) file names`", REFUSED_R.format("mixed-2018-2023-names")),
+    ("reader", "unknown file names in a case folder", "ignored; the case opens", "tests/test_readers.py::test_copy_with_unrelated_files_still_reads"),
+    ("reader", "non-integer labels in a case's segmentation", "`<seg file>: segmentation holds non-integer values`", REFUSED_R.format("seg-non-integer-in-case")),
+    ("reader", "negative labels in a case's segmentation", "`<seg file>: segmentation labels outside 0..255 (-1..0)`", REFUSED_R.format("seg-negative-in-case")),
+    ("reader", "segmentation on another grid than the images", "`<seg file>: segmentation shape (...) differs from the images' (...)`", REFUSED_R.format("seg-wrong-shape-in-case")),
+    ("reader", "fractional values in a single `*_seg.nii.gz`", "opens as an image, warning `... holds non-integer values; opened as an image`", R + "test_fractional_seg_file_opens_as_image_with_warning"),
+    ("reader", "LGG slice with 1 channel (grey)", "`<file>: expected a 3-channel slice (...), found shape (256, 256)`", "tests/test_bad_input.py::test_tif_with_the_wrong_shape"),
+    ("reader", "LGG slice with 2 channels", "`<file>: expected a 3-channel slice (...), found shape (32, 32, 2)`", REFUSED_R.format("lgg-2-channels")),
+    ("reader", "LGG RGBA slice (4 channels)", "`<file>: expected a 3-channel slice (...), found shape (32, 32, 4)`", REFUSED_R.format("lgg-rgba-slice")),
+    ("reader", "16-bit LGG TIFF", "`<file>: expected 8-bit channels as in kaggle_3m, found uint16`", REFUSED_R.format("lgg-16bit-tif")),
+    ("reader", "float LGG TIFF", "`<file>: expected 8-bit channels as in kaggle_3m, found float32`", REFUSED_R.format("lgg-float-tif")),
+    ("reader", "multi-page TIFF named like a slice", "`<file>: the TIFF holds 4 pages; kaggle_3m stores one slice per file`", REFUSED_R.format("lgg-multipage-tif")),
+    ("reader", "LGG mask of another size than its slice", "`<mask>: mask shape (16, 16) differs from the slice's (32, 32)`", REFUSED_R.format("lgg-mask-size-mismatch")),
+    ("reader", "anisotropic, oblique affine", "opens with z/y/x scale; labels saved back with the identical affine, sform/qform and zooms", R + "test_anisotropic_oblique_round_trip_is_exact"),
+    ("reader", "paths with spaces and non-ASCII characters", "open normally", R + "test_paths_with_spaces_and_non_ascii"),
+    ("reader", "a bad file dropped on the viewer", "one reader error; no layer added, viewer usable", "tests/test_viewer.py::test_bad_input_adds_no_layers"),
+    ("reader", "fuzz: random bytes of a real NIfTI header overwritten, file cut at random (60 cases)", "valid data or one `BrainsegInputError` line, never another exception", R + "test_fuzz_nifti_header"),
+    ("reader", "fuzz: random bytes of a TIFF overwritten, file cut at random (60 cases)", "valid (H, W, 3) uint8 or one `BrainsegInputError` line", R + "test_fuzz_tiff_bytes"),
+    # ---- arrays into the models (Python API; the widget and the CLI call the same code)
+    ("api", "(Z, H, W) single-channel stack into lgg-unet2d", "`model lgg-unet2d needs 3-channel slices (...); got shape (8, 64, 64) (1 channel)`", REFUSED_A.format("zhw-single-channel-into-2d-model")),
+    ("api", "(H, W, 1) slice into lgg-unet2d", "`... got shape (64, 64, 1) (1 channel)`", REFUSED_A.format("lgg-1-channel")),
+    ("api", "(H, W, 2) slice into lgg-unet2d", "`... got shape (64, 64, 2) (2 channels)`", REFUSED_A.format("lgg-2-channels")),
+    ("api", "(H, W, 4) RGBA slice into lgg-unet2d", "`... got shape (64, 64, 4) (4 channels)`", REFUSED_A.format("lgg-4-channels-rgba")),
+    ("api", "2D image into brats-unet3d", "`model brats-unet3d needs a (4, z, y, x) stack (...), got shape (64, 64)`", REFUSED_A.format("2d-image-into-3d-model")),
+    ("api", "3 channel arrays into brats-unet3d", "`model brats-unet3d needs 4 channels (flair, t1, t1ce, t2), got 3`", REFUSED_A.format("3-channel-list-into-3d-model")),
+    ("api", "array of strings", "`the image must be a numeric array, got dtype <U1`", REFUSED_A.format("non-numeric-array")),
+    ("api", "empty array", "`the image is empty (shape ...)`", REFUSED_A.format("empty-array")),
+    ("api", "huge volume (4 x 400 x 512 x 512)", "`the image is too large to segment: 400 x 512 x 512 = 104,857,600 voxels, more than the limit of 33,554,432 (...)`, before any allocation", REFUSED_A.format("huge-volume")),
+    ("api", "huge volume as 4 channel arrays", "same message, before the channels are stacked", REFUSED_A.format("huge-volume-as-channel-list")),
+    ("api", "huge volume as a modality dict", "same message, before the channels are stacked", REFUSED_A.format("huge-volume-as-modality-dict")),
+    ("api", "huge LGG stack (2000 x 512 x 512 x 3)", "same message", REFUSED_A.format("huge-lgg-stack")),
+    ("api", "`BRAINSEG_MAX_VOXELS` set low / to a non-number", "the limit applies and is named; `BRAINSEG_MAX_VOXELS='lots' is not a whole number of voxels`", A + "test_max_voxels_is_configurable"),
+    ("api", "huge case on disk (headers say 512x512x400)", "`read_case`: `<file> is too large to segment: 512 x 512 x 400 ...`, from the headers alone", A + "test_huge_case_on_disk_refused_from_its_header"),
+    ("api", "3 of 4 modalities", "`<folder>: missing modality t2 (t2)`", A + "test_three_of_four_modalities"),
+    ("api", "modality arrays of different shapes", "`the input channels have different shapes (...)`", "tests/test_inference.py::test_bad_inputs_give_one_line_errors"),
+    ("api", "NaN voxels in an LGG slice", "segments; NaN is background; message `the image holds NaN/Inf voxels ...`", "tests/test_inference.py::test_nan_voxels_are_background"),
+    ("api", "NaN/Inf/1e38 voxels in a volume", "segments; message `the image holds NaN/Inf voxels; they were treated as background`", A + "test_inf_voxels_in_a_volume_are_background"),
+    ("api", "constant (all-zero) image", "empty labels; message `the image is constant (no contrast) ...`", A + "test_all_zero_image_gives_empty_labels_and_says_so"),
+    ("api", "3D (Z, H, W, 3) stack or three (Z, H, W) arrays into lgg-unet2d", "valid: segmented slice by slice, both forms identical", A + "test_3d_stack_into_2d_model_is_slice_wise"),
+    ("api", "volume smaller than the 96^3 sliding-window patch", "segments (padded); labels on the input grid", A + "test_tiny_volume_smaller_than_the_patch"),
+    ("api", "5 x 7 pixel slice", "segments; labels 5 x 7", A + "test_tiny_slice"),
+    ("api", "anisotropic, oblique case", "segments; written file has the source affine bit for bit, same zooms and shape", A + "test_anisotropic_oblique_case_segments_and_writes_its_geometry"),
+    ("api", "paths with spaces and non-ASCII characters", "read, segmented and written normally", A + "test_paths_with_spaces_and_non_ascii"),
+    ("api", "fractional labels to the writer", "`<file>: labels must be integers, got fractional float64 values`; nothing written", A + "test_fractional_labels_refused_by_writer"),
+    ("api", "negative labels to the writer", "written as signed int16, values kept", A + "test_negative_labels_written_as_signed_integers"),
+    ("api", "read-only output folder", "`<folder>: the output folder is not writable; choose another one`; nothing written", A + "test_read_only_output_folder"),
+    ("api", "CUDA out of memory", "retried with batch size 1, then on the CPU; each fallback is a message on the result", "tests/test_inference.py::test_cuda_oom_retries_smaller_then_cpu"),
+    # ---- model weights
+    ("weights", "weights file missing", "`model lgg-unet2d: weights file ... is missing; reinstall the package`", WEIGHTS.format("weights-missing")),
+    ("weights", "weights file truncated", "`model lgg-unet2d: weights file lgg-unet2d.pt does not match its model card (sha256 ...)`", WEIGHTS.format("weights-truncated")),
+    ("weights", "weights file altered by one bit", "same sha256 mismatch message", WEIGHTS.format("weights-altered-sha256-mismatch")),
+    ("weights", "pickle with code (card sha256 forged to match)", "`model lgg-unet2d: cannot load lgg-unet2d.pt (UnpicklingError)`; the code never runs", WEIGHTS.format("weights-pickle-with-code")),
+    ("weights", "torch checkpoint with code (card sha256 forged to match)", "same; the code never runs", WEIGHTS.format("weights-torch-checkpoint-with-code")),
+    ("weights", "checkpoint with code, card untouched", "sha256 mismatch; never unpickled", WEIGHTS.format("weights-pickle-with-code-unverified")),
+    ("weights", "weights of another network", "`model lgg-unet2d: lgg-unet2d.pt does not fit the ... network (...)`", WEIGHTS.format("weights-wrong-architecture")),
+    ("weights", "checkpoint that is not a state dict", "`model lgg-unet2d: lgg-unet2d.pt is not a state dict of tensors ...`", WEIGHTS.format("weights-not-a-state-dict")),
+    ("weights", "model card missing", "`model lgg-unet2d: no model card at ...`", WEIGHTS.format("model-card-missing")),
+    ("weights", "model card corrupt JSON", "`model lgg-unet2d: the model card lgg-unet2d.json is unreadable (JSONDecodeError) ...`", WEIGHTS.format("model-card-corrupt")),
+    # ---- the CLI
+    ("cli", "corrupt case in a cohort", "`error: <case>: ... truncated ...`; the other cases are written; exit 1", "tests/test_cli.py::test_cohort_with_a_broken_case"),
+    ("cli", "input that does not exist / holds no case", "`error: <name>: no such file or folder` / `not a BraTS case folder or LGG patient folder`; exit 1", "tests/test_cli.py::test_missing_and_unrecognised_inputs"),
+    ("cli", "3 of 4 modalities", "`error: <case>: <folder>: missing modality t2 (t2)`; exit 1; nothing written", BAD_CASE.format("cli-three-of-four-modalities")),
+    ("cli", "duplicate modality", "`error: <case>: ... two files for the flair modality ...`; exit 1", BAD_CASE.format("cli-duplicate-modality")),
+    ("cli", "huge case (512x512x400)", "`error: <case>: <file> is too large to segment ...` before reading the voxels; exit 1", BAD_CASE.format("cli-huge-case")),
+    ("cli", "RGBA slice in an LGG patient", "`error: <patient>: <file>: expected a 3-channel slice ...`; exit 1", BAD_CASE.format("cli-rgba-slices")),
+    ("cli", "zero-size file in a case", "`error: <case>: <file>: the file is empty`; exit 1", BAD_CASE.format("cli-zero-size-file")),
+    ("cli", "unexpected error with a multi-line message", "`error: <case>: <first line>`, no traceback; exit 1", C + "test_unexpected_exception_is_one_line"),
+    ("cli", "weights file missing", "`error: <case>: model ...: weights file ... is missing ...`; exit 1", C + "test_weights_missing"),
+    ("cli", "read-only output folder", "`error: <case>: <folder>: the output folder is not writable ...`; exit 1; nothing written", C + "test_read_only_output_folder"),
+    ("cli", "output folder that cannot be created", "`error: <dir>: cannot create the output folder (...)`; exit 2", C + "test_output_folder_cannot_be_created"),
+    ("cli", "output folder inside the input folder", "works; a rerun does not read its own outputs as cases (`--skip-existing` skips them)", C + "test_output_folder_inside_input_folder"),
+    ("cli", "output folder that is (or would write into) the case folder", "`error: <case>: <dir>: would write the results into the case folder ... itself`; case files untouched", C + "test_output_folder_is_the_case_folder"),
+    ("cli", "paths with spaces and non-ASCII characters", "works; paths printed as given", C + "test_paths_with_spaces_and_non_ascii"),
+    ("cli", "Ctrl-C mid-cohort", "`error: interrupted; outputs written so far are complete ...`; exit 130; finished cases complete, no temp files; rerun refuses, `--skip-existing` skips, `--overwrite` rewrites", C + "test_interrupted_mid_cohort"),
+    ("cli", "Ctrl-C while a file is being written", "no output and no temporary file left", C + "test_interrupted_while_writing_leaves_no_file"),
+    ("cli", "outputs of a case cut short (some LGG masks missing)", "`--skip-existing`: `note: <patient>: redoing N output(s) of an unfinished earlier run`", C + "test_partial_lgg_outputs_are_redone_with_skip_existing"),
+    # ---- the dock widget
+    ("widget", "missing modality layers, 2D layers into the 3D model, layers of different shapes", "one notification each; nothing runs, nothing added", "tests/test_widget.py::test_wrong_inputs_notify_and_add_nothing"),
+    ("widget", "device cuda without a GPU", "one notification `device 'cuda' was requested but no CUDA GPU is available ...`", "tests/test_widget.py::test_worker_error_is_one_notification"),
+    ("widget", "unexpected error in the worker", "one notification `Segmentation failed: RuntimeError: <first line>`; no layer added", W + "test_unexpected_worker_error_is_one_notification"),
+    ("widget", "Cancel during a run (BraTS case)", "`Segmentation cancelled; no layer was added.`", "tests/test_widget.py::test_cancel_adds_no_layer"),
+    ("widget", "Cancel during a run", "status `Cancelled.`; no layer added; Run enabled; no worker thread left", W + "test_cancel_during_run"),
+    ("widget", "closing the viewer during a run", "the worker stops at its next step; no error, no thread left", W + "test_close_viewer_during_run"),
+    ("widget", "pressing Run twice", "the second press is ignored while running; a later run adds `... [2]`, never replaces a layer", W + "test_run_pressed_twice"),
+    ("widget", "removing the source layer during a run", "the result still arrives under the source's name; other layers untouched", W + "test_remove_source_layer_during_run"),
+    ("widget", "huge layers (400 x 512 x 512)", "one notification `layer '<name>' is too large to segment ...`; no worker started", W + "test_huge_layers_refused_before_the_worker"),
+    ("widget", "RGBA layer as LGG input", "not offered as a 3-channel layer; Run says `lgg-unet2d needs one 3-channel layer or three single-channel layers ...`", W + "test_rgba_layer_is_not_offered_as_three_channels"),
+    ("widget", "three (Z, H, W) layers into lgg-unet2d", "valid: runs slice by slice", W + "test_3d_stack_into_2d_model_runs_slice_wise"),
+]
+
+START, END = "<!-- hardening-table:start -->", "<!-- hardening-table:end -->"
+
+
+def markdown_table() -> str:
+    rows = ["| # | Where | Input or fault | What you see | Test |", "|---|---|---|---|---|"]
+    for number, (where, what, outcome, test) in enumerate(CATALOGUE, 1):
+        cells = (str(number), where, what, outcome, f"`{test}`")
+        rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(rows)
+
+
+def readme_block() -> str:
+    return f"{START}\n{markdown_table()}\n{END}"
+
+
+def update_readme(readme: Path) -> bool:
+    text = readme.read_text()
+    new = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _m: readme_block(), text, flags=re.S)
+    if new != text:
+        readme.write_text(new)
+    return new != text
+
+
+if __name__ == "__main__":
+    if "--write-readme" in sys.argv:
+        changed = update_readme(Path(__file__).resolve().parents[1] / "README.md")
+        print("README.md updated" if changed else "README.md already current")
+    else:
+        print(markdown_table())

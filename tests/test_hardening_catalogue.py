@@ -1,0 +1,55 @@
+"""The hardening catalogue stays whole: at least 40 rows, each naming a test that exists, every hardening
+test listed, and the README's troubleshooting table generated from it."""
+
+from __future__ import annotations
+
+import importlib
+import re
+
+from .conftest import REPO
+from .hardening_catalogue import CATALOGUE, readme_block
+
+SURFACES = ("readers", "api", "cli", "widget", "weights")
+# hardening tests that check the test set-up itself rather than a bad input
+NOT_IN_CATALOGUE = {
+    "tests/test_hardening_weights.py::test_good_copy_loads",
+    "tests/test_hardening_weights.py::test_the_payload_really_runs_code_when_unpickled",
+}
+
+
+def _test_ids(module_name: str) -> set[str]:
+    """``path::function`` or ``path::function[id]`` for every test in a hardening module."""
+    module = importlib.import_module(f"tests.{module_name}")
+    path = f"tests/{module_name}.py"
+    ids = set()
+    for name, func in vars(module).items():
+        if not name.startswith("test_") or not callable(func) or func.__module__ != module.__name__:
+            continue
+        params = [m for m in getattr(func, "pytestmark", []) if m.name == "parametrize"]
+        if params:
+            ids |= {f"{path}::{name}[{i}]" for i in params[0].kwargs["ids"]}
+        else:
+            ids.add(f"{path}::{name}")
+    return ids
+
+
+def test_at_least_40_entries_with_unique_tests():
+    tests = [row[3] for row in CATALOGUE]
+    assert len(CATALOGUE) >= 40
+    assert len(set(tests)) == len(tests), [t for t in tests if tests.count(t) > 1]
+
+
+def test_every_hardening_test_is_catalogued_and_every_row_exists():
+    listed = {row[3] for row in CATALOGUE}
+    hardening = set().union(*(_test_ids(f"test_hardening_{s}") for s in SURFACES))
+    assert sorted(hardening - listed - NOT_IN_CATALOGUE) == []
+    for test in listed - hardening:  # rows naming tests in the other modules
+        path, _, node = test.partition("::")
+        function = node.split("[")[0]
+        assert re.search(rf"^def {function}\(", (REPO / path).read_text(), re.M), test
+
+
+def test_readme_table_is_current():
+    readme = (REPO / "README.md").read_text()
+    assert "## Troubleshooting" in readme
+    assert readme_block() in readme, "regenerate with: python -m tests.hardening_catalogue --write-readme"
