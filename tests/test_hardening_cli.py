@@ -161,13 +161,16 @@ def test_output_folder_cannot_be_created(tmp_path, capsys):
 
 
 def test_output_folder_inside_input_folder(cohort, capsys):
+    # case "Subj_t2" is written as results/Subj_t2.nii.gz - a BraTS-like name (case "Subj", modality t2)
+    write_brats_case(cohort, "Subj_t2")
     out = cohort / "results"
-    status, stdout, err = predict(capsys, cohort, "--output", out)
-    assert status == 0 and "summary: 3 of 3" in err
+    status, stdout, err = predict(capsys, cohort, "--output", out, "--no-overlay")
+    assert status == 0 and "summary: 4 of 4" in err
     listing = sorted(p.name for p in out.iterdir())
-    # a rerun finds the same three cases, not its own outputs, and skips them as asked
-    status, stdout, err = predict(capsys, cohort, "--output", out, "--skip-existing")
-    assert status == 0 and err.count("skipped:") == 3 and "summary: 3 of 3" in err and not error_lines(err)
+    assert "Subj_t2.nii.gz" in listing
+    # a rerun finds the same four cases, not its own outputs, and skips them as asked
+    status, stdout, err = predict(capsys, cohort, "--output", out, "--skip-existing", "--no-overlay")
+    assert status == 0 and err.count("skipped:") == 4 and "summary: 4 of 4" in err and not error_lines(err)
     assert sorted(p.name for p in out.iterdir()) == listing
 
 

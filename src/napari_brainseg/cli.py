@@ -215,8 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--model", choices=sorted(MODELS), help="default: the model matching each input")
     predict.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     predict.add_argument("--tta", action="store_true", help="flip test-time augmentation (slower)")
-    predict.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    predict.add_argument("--skip-existing", action="store_true",
+    existing = predict.add_mutually_exclusive_group()
+    existing.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    existing.add_argument("--skip-existing", action="store_true",
                          help="skip cases whose outputs all exist (e.g. to finish an interrupted run)")
     predict.add_argument("--overlay", action=argparse.BooleanOptionalAction, default=True,
                          help="also write <case>_overlay.png (default: yes)")
