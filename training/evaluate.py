@@ -36,7 +36,8 @@ def main(argv=None) -> int:
     spec = get_spec(args.model)
     card = spec.card()
     cfg = {**DEFAULTS, **card["training"]["config"]}
-    val_names = load_split(cfg["dataset"])["val"]
+    split = load_split(cfg["dataset"])
+    val_names = split["val"]
     cases = [load_cached(args.cache / cfg["dataset"] / f"{n}.npz", cfg["dataset"]) for n in val_names]
     net = load_model(spec.name, "cpu")
     t0 = time.time()
@@ -47,6 +48,7 @@ def main(argv=None) -> int:
                       f"(threshold {spec.threshold}, min_component_fraction {spec.min_component_fraction}); "
                       "python training/evaluate.py --model " + spec.name,
     )
+    card["data"].update(train_cases=sorted(split["train"]), val_cases=sorted(val_names))
     spec.card_path.write_text(json.dumps(card, indent=1) + "\n")
     print(json.dumps({"model": spec.name, "seconds": round(time.time() - t0, 1), **card["validation"]["mean"]}, indent=1))
     return 0
