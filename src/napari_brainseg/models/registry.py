@@ -80,6 +80,7 @@ MODELS: dict[str, ModelSpec] = {
             label_convention="brats2018",
             network=dict(channels=(16, 32, 64, 128, 160), strides=(2, 2, 2, 2), num_res_units=1, norm="instance"),
             patch_size=(96, 96, 96),
+            min_component_fraction=0.1,
         ),
     )
 }
