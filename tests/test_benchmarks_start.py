@@ -63,3 +63,10 @@ def test_report_renders(tmp_path):
     proc = subprocess.run([sys.executable, str(BENCH / "report.py"), "--results", str(tmp_path)],
                           capture_output=True, text=True, check=True)
     assert "| brats-case | ours-api | cpu | 2.00 |" in proc.stdout and "accuracy.json: not run yet" in proc.stdout
+
+
+def test_overlap_quick(tmp_path):
+    out = tmp_path / "overlap.json"
+    run_script("overlap.py", "--out", str(out))
+    payload = json.loads(out.read_text())
+    assert set(payload["mean"]) == {"0.25", "0.5"} and payload["per_case"]
