@@ -20,8 +20,9 @@ REPO = HERE.parent
 RESULTS = HERE / "results"
 SPLIT_FILE = REPO / "training" / "split.json"
 DEFAULT_DATA = Path(os.environ.get("BRAINSEG_DATA") or REPO.parent / "shared" / "data")
-# where the lead unpacked the BioExp BraTS 2018 cases; searched after --brats-root folders
-EXTRA_BRATS_ROOTS = [Path("/work/data/BraTS2018"), Path("/work/data")]
+# more folders of unpacked BraTS cases (e.g. the BioExp ones), searched after --brats-root; a path
+# list like PATH, so no machine's layout is written into the code
+EXTRA_BRATS_ROOTS = [Path(p) for p in os.environ.get("BRAINSEG_BRATS_ROOTS", "").split(os.pathsep) if p]
 
 
 # ------------------------------------------------------------------------------------ machine
