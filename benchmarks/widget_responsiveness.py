@@ -4,11 +4,13 @@
                                                [--device cpu] [--interval-ms 20] [--target-ms 100]
                                                [--out JSON] [--quick]
 
-Opens the case in a real napari viewer with the plugin's reader, docks "Segment tumour", starts a
-QTimer on the main thread and presses Run. The gap between two timer ticks is how long the event loop
-could not repaint or react; the largest gap from pressing Run until the result layer is in the viewer
-(including the main-thread work of adding it) is reported, with its 99th percentile and when it
-happened. Needs a display: without $DISPLAY the script re-runs itself under ``xvfb-run``.
+Opens the case in a real napari viewer with the plugin's reader (in a process that has not imported
+torch, as when napari starts), docks "Segment tumour", and runs a QTimer on the main thread: the gap
+between two ticks is how long the event loop could not repaint or react. Measured: docking the
+widget (torch and MONAI then load in a background thread), each Run (split into the time the network
+runs and the time the result layer is being added), and, as the floor nothing in a plugin can go
+below, napari's own ``viewer.add_labels`` of the same array. Needs a display: without $DISPLAY the
+script re-runs itself under ``xvfb-run``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -38,62 +41,150 @@ def _ensure_display(argv: list[str]) -> None:
     sys.exit(subprocess.run(cmd, env=env).returncode)
 
 
-def measure(case: Path, device: str, interval_ms: int, timeout_s: float) -> dict:
+class TickRecorder:
+    """A QTimer on the main thread; the gap between two ticks is how long the event loop was blocked."""
+
+    def __init__(self, interval_ms: int):
+        from qtpy.QtCore import QTimer
+
+        self.ticks: list[float] = []
+        self.timer = QTimer()
+        self.timer.setInterval(interval_ms)
+        self.timer.timeout.connect(lambda: self.ticks.append(time.perf_counter()))
+
+    def start(self):
+        self.ticks = [time.perf_counter()]
+        self.timer.start()
+
+    def stop(self):
+        self.timer.stop()
+        self.ticks.append(time.perf_counter())
+
+    def summary(self, ending_from: float = -np.inf, ending_before: float = np.inf) -> dict:
+        """Gaps whose closing tick falls in [ending_from, ending_before): a gap belongs to the phase it ends in."""
+        t = np.asarray(self.ticks)
+        gaps = np.diff(t)
+        keep = (t[1:] >= ending_from) & (t[1:] < ending_before)
+        if not keep.any():
+            return {"max_gap_ms": None, "p99_gap_ms": None, "ticks": 0}
+        g = gaps[keep]
+        return {"max_gap_ms": round(float(g.max()) * 1000, 1), "p99_gap_ms": round(float(np.percentile(g, 99)) * 1000, 1),
+                "ticks": int(keep.sum())}
+
+
+def _spin(loop, until, timeout_s: float):
+    """Run the Qt event loop until ``until()`` or the timeout; returns whether ``until()`` came true."""
+    from qtpy.QtCore import QTimer
+
+    poll = QTimer()
+    poll.setInterval(10)
+    poll.timeout.connect(lambda: until() and loop.quit())
+    guard = QTimer()
+    guard.setSingleShot(True)
+    guard.timeout.connect(loop.quit)
+    poll.start()
+    guard.start(int(timeout_s * 1000))
+    loop.exec_()
+    poll.stop()
+    guard.stop()
+    return bool(until())
+
+
+def _warm_up_running() -> bool:
+    return any(t.name == "brainseg-warm-up" for t in threading.enumerate())
+
+
+def measure_open_widget(viewer, loop, interval_ms: int) -> tuple:
+    """Docking the widget: how long the call blocks, then the longest gap while torch/MONAI load behind it."""
+    torch_before = "torch" in sys.modules
+    ticks = TickRecorder(interval_ms)
+    start = time.perf_counter()
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-brainseg", "Segment tumour")
+    docked = time.perf_counter()
+    ticks.start()
+    _spin(loop, lambda: not _warm_up_running(), 120)
+    ticks.stop()
+    return widget, {
+        "torch_imported_before": torch_before,
+        "dock_call_ms": round((docked - start) * 1000, 1),
+        "warm_up_s": round(ticks.ticks[-1] - docked, 2),
+        **{f"warm_up_{k}": v for k, v in ticks.summary().items()},
+    }
+
+
+def measure_run(viewer, widget, loop, device: str, interval_ms: int, timeout_s: float) -> dict:
+    """Press Run; gaps while the network runs and while the result layer is being added, separately."""
+    widget.device.value = device
+    inserted: list[float] = []
+    on_insert = lambda _event: inserted.append(time.perf_counter())  # noqa: E731
+    viewer.layers.events.inserted.connect(on_insert)
+    ticks = TickRecorder(interval_ms)
+    ticks.start()
+    start = ticks.ticks[0]
+    widget.run()
+    finished = _spin(loop, lambda: not widget.is_running, timeout_s)
+    ticks.stop()
+    viewer.layers.events.inserted.disconnect(on_insert)
+    added_at = inserted[0] if inserted else np.inf
+    overall, inference, adding = ticks.summary(), ticks.summary(ending_before=added_at), ticks.summary(ending_from=added_at)
+    return {
+        "device": device,
+        "run_s": round(ticks.ticks[-1] - start, 2),
+        "finished": finished,
+        "layer_added": bool(inserted),
+        "timer_interval_ms": interval_ms,
+        **overall,
+        "inference_max_gap_ms": inference["max_gap_ms"],
+        "inference_p99_gap_ms": inference["p99_gap_ms"],
+        "adding_max_gap_ms": adding["max_gap_ms"],
+        "status": str(widget.status.value),
+    }
+
+
+def measure_napari_floor(viewer, loop, data, layer_kwargs: dict, interval_ms: int) -> dict:
+    """napari's own cost of adding a labels layer of the same size: ``viewer.add_labels`` with no plugin code."""
+    from qtpy.QtCore import QTimer
+
+    ticks = TickRecorder(interval_ms)
+    ticks.start()
+    added = []
+    QTimer.singleShot(3 * interval_ms, lambda: added.append(viewer.add_labels(data, **layer_kwargs)))
+    _spin(loop, lambda: bool(added) and time.perf_counter() - ticks.ticks[0] > 0.5, 10)
+    ticks.stop()
+    viewer.layers.remove(added[0])
+    return ticks.summary()
+
+
+def measure(case: Path, device: str, repeats: int, interval_ms: int, timeout_s: float) -> dict:
     import napari
-    from qtpy.QtCore import QEventLoop, QTimer
+    from qtpy.QtCore import QEventLoop
 
     viewer = napari.Viewer(show=True)
+    loop = QEventLoop()
     try:
         viewer.open(str(case), plugin="napari-brainseg")
-        _dock, widget = viewer.window.add_plugin_dock_widget("napari-brainseg", "Segment tumour")
-        widget.device.value = device
-        app_loop = QEventLoop()
-        for _ in range(20):  # let the viewer settle (first paint, layer thumbnails) before measuring
-            app_loop.processEvents()
+        for _ in range(20):  # first paint and thumbnails of the opened case, before measuring
+            loop.processEvents()
             time.sleep(0.02)
-
-        ticks: list[float] = []
-        timer = QTimer()
-        timer.setInterval(interval_ms)
-        timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
-        poll = QTimer()
-        poll.setInterval(50)
-        poll.timeout.connect(lambda: (not widget.is_running) and app_loop.quit())
-        guard = QTimer()
-        guard.setSingleShot(True)
-        guard.timeout.connect(app_loop.quit)
-
-        before = len(viewer.layers)
-        start = time.perf_counter()
-        ticks.append(start)
-        timer.start()
-        widget.run()
-        poll.start()
-        guard.start(int(timeout_s * 1000))
-        app_loop.exec_()
-        end = time.perf_counter()
-        timer.stop()
-        poll.stop()
-        ticks.append(end)
-        finished = not widget.is_running
-        gaps = np.diff(np.asarray(ticks))
-        worst = int(np.argmax(gaps))
-        return {
-            "case": case.name,
-            "device": device,
-            "run_s": round(end - start, 2),
-            "finished": finished,
-            "layer_added": len(viewer.layers) > before,
-            "ticks": int(len(gaps)),
-            "timer_interval_ms": interval_ms,
-            "max_gap_ms": round(float(gaps.max()) * 1000, 1),
-            "p99_gap_ms": round(float(np.percentile(gaps, 99)) * 1000, 1),
-            "median_gap_ms": round(float(np.median(gaps)) * 1000, 1),
-            "max_gap_at_s": round(float(ticks[worst] - start), 2),
-            "status": str(widget.status.value),
-        }
+        widget, opening = measure_open_widget(viewer, loop, interval_ms)
+        runs = []
+        for _ in range(repeats):
+            run = measure_run(viewer, widget, loop, device, interval_ms, timeout_s)
+            run["case"] = case.name
+            runs.append(run)
+            _spin(loop, lambda: False, 0.5)  # settle between runs
+        result = next((layer for layer in reversed(viewer.layers) if "tumour" in layer.name), None)
+        floors = []
+        if result is not None:
+            kwargs = {"scale": result.scale, "translate": result.translate, "colormap": result.colormap}
+            floors = [measure_napari_floor(viewer, loop, result.data.copy(), kwargs, interval_ms) for _ in range(repeats)]
+        return {"open_widget": opening, "runs": runs, "napari_add_labels": floors}
     finally:
         viewer.close()
+
+
+def _verdict(gap_ms, target_ms) -> str:
+    return "n/a" if gap_ms is None else "pass" if gap_ms < target_ms else "fail"
 
 
 def main(argv=None) -> int:
@@ -121,6 +212,18 @@ def main(argv=None) -> int:
             raise SystemExit("no BraTS validation case found: give --case or --brats-root")
         case = found[0]
 
+    # measured first, in a process that has not imported torch yet, as when napari starts
+    measured = measure(case, args.device, 1 if args.quick else args.repeats, args.interval_ms, args.timeout)
+    for run in measured["runs"]:
+        if not run["finished"]:
+            run["result"] = "timed out"
+        else:
+            run["result_while_running"] = _verdict(run["inference_max_gap_ms"], args.target_ms)
+            run["result"] = _verdict(run["max_gap_ms"], args.target_ms)
+        if args.quick:
+            run["result"] = "n/a (--quick phantom): " + run["result"]
+        print(f"{run['case']}: run {run['run_s']} s, max gap {run['max_gap_ms']} ms (while the network runs "
+              f"{run['inference_max_gap_ms']} ms, adding the layer {run['adding_max_gap_ms']} ms)", file=sys.stderr)
     payload = {
         "benchmark": "widget",
         "command": " ".join(["widget_responsiveness.py"] + argv),
@@ -129,18 +232,14 @@ def main(argv=None) -> int:
         "models": common.model_cards(),
         "display": os.environ.get("DISPLAY") or os.environ.get("QT_QPA_PLATFORM"),
         "target_ms": args.target_ms,
-        "definition": "largest interval between ticks of a QTimer (interval --interval-ms) on the main thread, "
-                      "from pressing Run until the worker finished and the result layer was added",
-        "runs": [],
+        "definition": "largest interval between ticks of a QTimer (interval --interval-ms) on the main thread. "
+                      "Run: from pressing Run until the result layer is fully added, split at the moment the "
+                      "layer is inserted (inference = before, adding = after). open_widget: while the dock opens "
+                      "and torch/MONAI load in the background. napari_add_labels: viewer.add_labels of the same "
+                      "array with no plugin code, napari's own floor for adding such a layer on this machine.",
+        "case": case.name,
+        **measured,
     }
-    for _ in range(1 if args.quick else args.repeats):
-        run = measure(case, args.device, args.interval_ms, args.timeout)
-        run["result"] = ("pass" if run["max_gap_ms"] < args.target_ms else "fail") if run["finished"] else "timed out"
-        if args.quick:
-            run["result"] = "n/a (--quick phantom): " + run["result"]
-        payload["runs"].append(run)
-        print(f"{run['case']}: run {run['run_s']} s, max gap {run['max_gap_ms']} ms at {run['max_gap_at_s']} s, "
-              f"p99 {run['p99_gap_ms']} ms", file=sys.stderr)
     common.write_json(out, payload)
     tmp.cleanup()
 

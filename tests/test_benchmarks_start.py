@@ -52,8 +52,13 @@ def test_speed_quick(tmp_path):
 def test_widget_quick(tmp_path):
     out = tmp_path / "widget.json"
     run_script("widget_responsiveness.py", "--out", str(out))
-    run = json.loads(out.read_text())["runs"][0]
+    payload = json.loads(out.read_text())
+    run = payload["runs"][0]
     assert run["finished"] and run["layer_added"] and run["max_gap_ms"] > 0
+    assert run["inference_max_gap_ms"] > 0 and run["adding_max_gap_ms"] > 0
+    assert payload["napari_add_labels"][0]["max_gap_ms"] > 0
+    # a fresh process: torch loads behind the docked widget, not while it is being docked
+    assert payload["open_widget"]["torch_imported_before"] is False and payload["open_widget"]["warm_up_s"] > 0
 
 
 def test_report_renders(tmp_path):

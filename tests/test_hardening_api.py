@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 import napari_brainseg
-from napari_brainseg import inference
 from napari_brainseg.errors import BrainsegInputError
 from napari_brainseg.io.writer import write_labels
 

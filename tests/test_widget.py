@@ -4,6 +4,8 @@ the CPU, with the event loop watched while the worker runs."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 
 import nibabel as nib
@@ -17,12 +19,13 @@ from napari_brainseg.metrics import dice_per_channel
 
 from .dice_floors import BRATS_VAL_CASE, BRATS_WT_DICE_FLOOR, LGG_DICE_FLOOR, LGG_VAL_PATIENT
 
-# Longest main-thread stall tolerated while a run is in flight. The issue's target is 100 ms: the
-# widget's own main-thread work is ~20 ms at Run and ~85-130 ms when napari inserts the result layer
-# (its vispy visual), but on a loaded 2-core machine (two trainings beside the tests) the OS alone
-# starved the main thread for up to 434 ms. Running the model on the main thread instead would stall
-# for the whole run (1-3 s for an LGG patient, 3-17 s for a BraTS case on this CPU), so 1 s still
-# catches a frozen viewer without failing on machine load.
+# Longest main-thread stall tolerated while a run is in flight. The issue's target is 100 ms, measured
+# by benchmarks/widget_responsiveness.py (33-73 ms while the network runs, 90-121 ms while napari adds
+# the result layer, itself 121-135 ms for a plain viewer.add_labels on this 2-core machine). On a
+# loaded machine (two trainings beside the tests) the OS alone starved the main thread for up to
+# 434 ms, so the test bound is 1 s: it still catches a frozen viewer (the model on the main thread
+# stalls for the whole run, 1-3 s for an LGG patient, 3-17 s for a BraTS case; importing torch and
+# MONAI there at the first Run stalled 1.3 s) without failing on machine load.
 MAX_EVENT_LOOP_GAP_S = float(os.environ.get("BRAINSEG_MAX_GAP_S", "1.0"))
 RUN_TIMEOUT_MS = 180_000
 
@@ -155,6 +158,7 @@ def test_brats_case_run(make_napari_viewer, qtbot, brats18_case, errors, tmp_pat
     assert wt >= BRATS_WT_DICE_FLOOR
     assert layer.metadata["dice"]["WT"] == pytest.approx(wt)
     assert "enhancing tumour" in widget.status.value and "WT" in widget.status.value
+    assert layer.visible and viewer.layers.selection.active is layer  # ready to correct with the label tools
 
     # the plugin's writer saves the result with the source's geometry
     from napari_brainseg.io.writer import write_labels
@@ -183,6 +187,27 @@ def test_cancel_adds_no_layer(make_napari_viewer, qtbot, brats18_case, errors):
     assert widget.status.value == "Cancelled." and widget.run_button.enabled
     assert not errors
     print(f"max event-loop gap during the cancelled run: {gaps.max_gap * 1000:.0f} ms")
+
+
+def test_docking_the_widget_does_not_import_torch():
+    """torch and MONAI load in a background thread after docking; imported by the dock they freeze napari ~1 s."""
+    code = "import sys, napari_brainseg.widget; print(sorted(m for m in ('torch', 'monai') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_result_steps_stop_when_the_layer_is_deleted(make_napari_viewer, qtbot, errors):
+    """Deleting the result while it is still being placed neither errors nor leaves the widget running."""
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((64, 64, 3), np.uint8), rgb=True, name="slice")
+    widget = add_widget(viewer)
+    viewer.layers.events.inserted.connect(
+        lambda event: "tumour" in event.value.name and QTimer.singleShot(0, lambda: viewer.layers.remove(event.value))
+    )
+    widget.run()
+    qtbot.waitUntil(lambda: not widget.is_running, timeout=RUN_TIMEOUT_MS)
+    assert [layer.name for layer in viewer.layers] == ["slice"] and not errors
+    assert widget.run_button.enabled and "slice tumour" in widget.status.value
 
 
 def test_wrong_inputs_notify_and_add_nothing(make_napari_viewer, errors):

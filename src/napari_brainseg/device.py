@@ -1,18 +1,26 @@
-"""Device choice and mixed precision, shared by training and inference."""
+"""Device choice and mixed precision, shared by training and inference.
+
+torch is imported inside the functions: the widget imports this module for ``DEVICES`` when napari
+opens the dock, and importing torch there would freeze the viewer for about a second.
+"""
 
 from __future__ import annotations
 
 import contextlib
 from functools import lru_cache
-
-import torch
+from typing import TYPE_CHECKING
 
 from .errors import BrainsegInputError
+
+if TYPE_CHECKING:
+    import torch
 
 DEVICES = ("auto", "cpu", "cuda")
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    import torch
+
     name = str(device)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -36,6 +44,8 @@ def cpu_supports_bf16() -> bool:
 
 def autocast(device: torch.device, enabled: bool = True):
     """bf16 autocast on capable CPUs, fp16 on CUDA; a no-op elsewhere."""
+    import torch
+
     if not enabled:
         return contextlib.nullcontext()
     if device.type == "cuda":

@@ -8,7 +8,6 @@ cleanup (``transforms.postprocess``), then for BraTS the nested regions (TC, WT,
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
@@ -19,6 +18,7 @@ import torch
 from . import labels as label_conventions
 from .device import resolve_device
 from .errors import BrainsegInputError
+from .limits import check_size, max_voxels  # noqa: F401  (max_voxels: part of the API)
 from .models.registry import MODELS, ModelSpec, get_spec, load_model
 from .predict import predict_slices, predict_volume
 from .transforms import postprocess, preprocess_brats, preprocess_lgg, uncrop
@@ -33,32 +33,6 @@ SW_BATCH_SIZE = 2
 SLICE_BATCH_SIZE = 16
 
 ProgressFn = Callable[[int, int], None]
-
-# Largest image (spatial voxels, channels not counted) segmented in one go. A BraTS case is 8.9 M
-# voxels; at the default 32 M voxels (e.g. 320^3) the run peaks at a few GB. A larger image (e.g.
-# 512 x 512 x 400 = 105 M) is refused before any buffer is allocated. BRAINSEG_MAX_VOXELS overrides.
-DEFAULT_MAX_VOXELS = 32 * 1024 * 1024
-
-
-def max_voxels() -> int:
-    value = os.environ.get("BRAINSEG_MAX_VOXELS", "")
-    try:
-        return int(value) if value.strip() else DEFAULT_MAX_VOXELS
-    except ValueError:
-        raise BrainsegInputError(f"BRAINSEG_MAX_VOXELS={value!r} is not a whole number of voxels") from None
-
-
-def check_size(spatial_shape, what: str = "the image") -> None:
-    """Refuse an image over :func:`max_voxels` spatial voxels, with one line, before allocating anything."""
-    shape = tuple(int(n) for n in spatial_shape)
-    count = int(np.prod(shape, dtype=object))
-    limit = max_voxels()
-    if count > limit:
-        raise BrainsegInputError(
-            f"{what} is too large to segment: {' x '.join(map(str, shape))} = {count:,} voxels, more than the "
-            f"limit of {limit:,} (crop or resample it, or raise BRAINSEG_MAX_VOXELS)"
-        )
-
 
 @dataclass
 class SegmentationResult:

@@ -24,6 +24,7 @@ from .device import DEVICES
 from .errors import BrainsegInputError
 from .io.brats import MODALITIES
 from .io.lgg import CHANNELS
+from .limits import check_size
 from .layer_names import brats_modality, lgg_channel, looks_like_brats_2023
 from .models.registry import MODELS
 
@@ -34,6 +35,7 @@ BRATS_MODEL, LGG_MODEL = "brats-unet3d", "lgg-unet2d"
 _MODALITY_TITLES = {"flair": "FLAIR", "t1": "T1", "t1ce": "T1ce", "t2": "T2"}
 _TRUTH_KINDS = {"brats_seg", "lgg_mask", "nifti_seg"}
 _TRUTH_WORDS = ("seg", "mask", "label", "truth", "gt")
+_PLACEMENT_PAUSE_MS = 30  # between the steps of adding a result layer: long enough for a repaint
 
 
 @dataclass
@@ -86,6 +88,7 @@ class SegmentationWidget(Container):
              self.tta, self.run_button, self.cancel_button, self.status]
         )
         self.worker = None
+        self._placing = False  # the result layer is being added in steps (see _on_returned)
         self._stop = threading.Event()
         self._pbar = None
         self._closed = False  # the dock (or the whole viewer) was closed: stop the run, touch no Qt widget
@@ -101,6 +104,7 @@ class SegmentationWidget(Container):
             event.connect(self._on_layers_changed)
         self._on_layers_changed()
         self._show_pickers()
+        _warm_up_in_background()
 
     # ------------------------------------------------------------------------------ layer pickers
 
@@ -162,7 +166,8 @@ class SegmentationWidget(Container):
 
     @property
     def is_running(self) -> bool:
-        return self.worker is not None
+        """True from Run until the result is fully in the viewer (or the run failed or was cancelled)."""
+        return self.worker is not None or self._placing
 
     def run(self, _value=None):
         """Capture the inputs, check them, and start the worker; errors become one notification."""
@@ -191,8 +196,6 @@ class SegmentationWidget(Container):
             layers = self._lgg_layers()
         source = layers[0] if model == BRATS_MODEL or len(layers) == 1 else layers[1]  # FLAIR names the result
         grid = source.data.shape[:-1] if source.rgb or len(layers) == 1 and model == LGG_MODEL else source.data.shape
-        from .inference import check_size
-
         check_size(grid, f"layer '{source.name}'")  # before the worker turns layer data into arrays
         info = dict(source.metadata.get("brainseg", {}))
         source_name = info.get("case_id") or info.get("patient_id") or source.name
@@ -320,10 +323,43 @@ class SegmentationWidget(Container):
         if self._closed:
             return  # the viewer was closed mid-run: nothing to add the result to
         result, dice, layer = out
-        # only naming and insertion happen here: the layer was built in the worker to keep this short
+        # The layer was built in the worker; what is left is napari's own main-thread work of adding
+        # it (visuals, overlays, controls panel, first paint: ~100 ms on a slow machine). Done in one
+        # go that is a visible freeze, so it is split into steps with a pause between them in which
+        # the viewer repaints and takes input (benchmarks/widget_responsiveness.py measures this).
         layer.name = _unique_name(layer.name, {existing.name for existing in self.viewer.layers})
-        self.viewer.layers.append(layer)
-        self.status.value = _summary(layer.name, result, dice, job)
+        layer.visible = False
+        self._placing = True
+        self.viewer.layers.append(layer)  # napari makes it the active layer
+
+        def present(step):
+            return lambda: layer in self.viewer.layers and step()
+
+        self._place_in_steps([
+            present(lambda: setattr(layer, "visible", True)),
+            lambda: setattr(self.status, "value", _summary(layer.name, result, dice, job)),
+        ])
+
+    def _place_in_steps(self, steps: list):
+        from qtpy.QtCore import QTimer
+
+        if self._closed:
+            return
+        if not steps:
+            self._placing = False
+            if self.worker is None:
+                self._end_run()
+            return
+
+        def next_step():
+            if self._closed:
+                return
+            try:
+                steps[0]()
+            finally:  # a failing step must not leave the widget stuck in "running"
+                self._place_in_steps(steps[1:])
+
+        QTimer.singleShot(_PLACEMENT_PAUSE_MS, next_step)
 
     def _on_errored(self, exc: Exception):
         from napari.utils.notifications import show_error, show_info
@@ -345,13 +381,32 @@ class SegmentationWidget(Container):
             self._pbar.close()
             self._pbar = None
         self.worker = None
-        if self._closed:
-            return
+        if self._closed or self._placing:
+            return  # the last placement step ends the run
+        self._end_run()
+
+    def _end_run(self):
         self.run_button.enabled = True
         self.cancel_button.enabled = False
 
 
 # ---------------------------------------------------------------------------------- helpers
+
+
+def _warm_up_in_background():
+    """Import torch and MONAI off the main thread while the user picks layers.
+
+    Imported on the main thread at the first Run they would freeze napari for about 3 s; in a
+    thread the longest pause is the ~0.2 s torch spends loading its C library under the GIL.
+    """
+    import sys
+
+    if "napari_brainseg.inference" not in sys.modules:
+        threading.Thread(target=_import_inference, name="brainseg-warm-up", daemon=True).start()
+
+
+def _import_inference():
+    from . import inference  # noqa: F401
 
 
 def _compute(job: Job, progress, should_stop):

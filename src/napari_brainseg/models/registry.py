@@ -12,10 +12,12 @@ import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from ..errors import BrainsegInputError
+
+if TYPE_CHECKING:  # imported where used, so listing MODELS (the widget does) stays light
+    import torch
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
@@ -123,6 +125,8 @@ def _verified_state_dict(name: str, path_str: str, mtime: float) -> dict:
             f"model {name}: weights file {path.name} does not match its model card (sha256 {actual[:12]}... "
             f"expected {str(expected)[:12]}...); reinstall the package"
         )
+    import torch
+
     try:
         # weights_only: a checkpoint that carries pickled code is refused, never executed
         state = torch.load(path, map_location="cpu", weights_only=True)
