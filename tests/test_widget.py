@@ -210,6 +210,24 @@ def test_result_steps_stop_when_the_layer_is_deleted(make_napari_viewer, qtbot, 
     assert widget.run_button.enabled and "slice tumour" in widget.status.value
 
 
+def test_result_is_shown_even_if_the_dock_closes_meanwhile(make_napari_viewer, qtbot, errors):
+    """The layer is added hidden and shown one step later; closing the dock in between must not lose it."""
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((64, 64, 3), np.uint8), rgb=True, name="slice")
+    dock, widget = viewer.window.add_plugin_dock_widget("napari-brainseg", "Segment tumour")
+    closed = []
+    widget.native.destroyed.connect(lambda *_: closed.append(True))
+    viewer.layers.events.inserted.connect(
+        lambda event: "tumour" in event.value.name
+        and QTimer.singleShot(0, lambda: (viewer.window.remove_dock_widget(dock), widget.native.deleteLater()))
+    )
+    widget.run()
+    name = "slice tumour (lgg-unet2d)"
+    qtbot.waitUntil(lambda: bool(closed) and name in viewer.layers, timeout=RUN_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: viewer.layers[name].visible, timeout=2000)
+    assert not errors
+
+
 def test_wrong_inputs_notify_and_add_nothing(make_napari_viewer, errors):
     viewer = make_napari_viewer()
     widget = add_widget(viewer)

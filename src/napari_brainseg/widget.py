@@ -335,25 +335,22 @@ class SegmentationWidget(Container):
         def present(step):
             return lambda: layer in self.viewer.layers and step()
 
+        # the layer belongs to the viewer: it is shown even if the dock is closed in between
         self._place_in_steps([
             present(lambda: setattr(layer, "visible", True)),
-            lambda: setattr(self.status, "value", _summary(layer.name, result, dice, job)),
+            lambda: self._closed or setattr(self.status, "value", _summary(layer.name, result, dice, job)),
         ])
 
     def _place_in_steps(self, steps: list):
         from qtpy.QtCore import QTimer
 
-        if self._closed:
-            return
         if not steps:
             self._placing = False
-            if self.worker is None:
+            if self.worker is None and not self._closed:
                 self._end_run()
             return
 
         def next_step():
-            if self._closed:
-                return
             try:
                 steps[0]()
             finally:  # a failing step must not leave the widget stuck in "running"
@@ -406,7 +403,10 @@ def _warm_up_in_background():
 
 
 def _import_inference():
-    from . import inference  # noqa: F401
+    try:
+        from . import inference  # noqa: F401
+    except Exception:  # noqa: BLE001 - a broken install is reported by the first Run, as one notification
+        pass
 
 
 def _compute(job: Job, progress, should_stop):
