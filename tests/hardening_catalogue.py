@@ -93,6 +93,7 @@ CATALOGUE: list[tuple[str, str, str, str]] = [
     ("api", "fractional labels to the writer", "`<file>: labels must be integers, got fractional float64 values`; nothing written", A + "test_fractional_labels_refused_by_writer"),
     ("api", "negative labels to the writer", "written as signed int16, values kept", A + "test_negative_labels_written_as_signed_integers"),
     ("api", "read-only output folder", "`<folder>: the output folder is not writable; choose another one`; nothing written", A + "test_read_only_output_folder"),
+    ("api", "`write_result` into a path that is a file", "`<path>: the output path is a file, not a folder`; a missing folder is created, as by the CLI", "tests/test_readme_examples.py::test_write_result_refuses_a_file_as_output_folder"),
     ("api", "CUDA out of memory", "retried with batch size 1, then on the CPU; each fallback is a message on the result", "tests/test_inference.py::test_cuda_oom_retries_smaller_then_cpu"),
     # ---- model weights
     ("weights", "weights file missing", "`model lgg-unet2d: weights file ... is missing; reinstall the package`", WEIGHTS.format("weights-missing")),
@@ -135,6 +136,8 @@ CATALOGUE: list[tuple[str, str, str, str]] = [
     ("widget", "huge layers (400 x 512 x 512)", "one notification `layer '<name>' is too large to segment ...`; no worker started", W + "test_huge_layers_refused_before_the_worker"),
     ("widget", "RGBA layer as LGG input", "not offered as a 3-channel layer; Run says `lgg-unet2d needs one 3-channel layer or three single-channel layers ...`", W + "test_rgba_layer_is_not_offered_as_three_channels"),
     ("widget", "three (Z, H, W) layers into lgg-unet2d", "valid: runs slice by slice", W + "test_3d_stack_into_2d_model_runs_slice_wise"),
+    ("widget", "result layer deleted while it is being added", "no error; Run enabled again", "tests/test_widget.py::test_result_steps_stop_when_the_layer_is_deleted"),
+    ("widget", "dock closed while the result layer is being added", "the layer is still shown in the viewer", "tests/test_widget.py::test_result_is_shown_even_if_the_dock_closes_meanwhile"),
 ]
 
 START, END = "<!-- hardening-table:start -->", "<!-- hardening-table:end -->"

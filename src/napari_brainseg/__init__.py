@@ -10,6 +10,7 @@ _API = {
     "read_case": "inference",
     "write_result": "inference",
     "SegmentationResult": "inference",
+    "labels_layer_kwargs": "result_layer",
     "MODELS": "models.registry",
 }
 __all__ = ["__version__", *_API]

@@ -404,7 +404,8 @@ def output_paths(case, output_dir) -> list[Path]:
 
 
 def write_result(result: SegmentationResult, case, output_dir, *, overwrite: bool = False) -> list[str]:
-    """Write labels like the case's own files; atomic (temp name + rename); refuses to overwrite.
+    """Write labels like the case's own files into ``output_dir`` (created if missing); atomic (temp
+    name + rename); refuses to overwrite.
 
     BraTS case C -> ``output_dir/C.nii.gz`` (uint8, the case's affine and header); LGG patient P ->
     ``output_dir/P/P_<n>_mask.tif`` (uint8 0/255) for every slice n.
@@ -412,8 +413,9 @@ def write_result(result: SegmentationResult, case, output_dir, *, overwrite: boo
     from .io.writer import write_labels_lgg, write_labels_nifti
 
     output_dir = Path(output_dir)
-    if not output_dir.is_dir():
-        raise BrainsegInputError(f"{output_dir}: the output folder does not exist")
+    if output_dir.exists() and not output_dir.is_dir():
+        raise BrainsegInputError(f"{output_dir}: the output path is a file, not a folder")
+    output_dir.mkdir(parents=True, exist_ok=True)  # as the CLI's --output
     if hasattr(case, "stacked"):
         if result.labels.shape != case.reference.data.shape:
             raise BrainsegInputError(f"{case.case_id}: labels shape {result.labels.shape} differs from the case grid")

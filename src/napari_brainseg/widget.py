@@ -27,6 +27,7 @@ from .io.lgg import CHANNELS
 from .limits import check_size
 from .layer_names import brats_modality, lgg_channel, looks_like_brats_2023
 from .models.registry import MODELS
+from .result_layer import SourceGeometry, result_layer_kwargs
 
 if TYPE_CHECKING:
     import napari
@@ -44,11 +45,7 @@ class Job:
 
     model: str
     arrays: list  # layer data references, in the model's channel order (or one 3-channel array)
-    source_name: str
-    scale: tuple
-    translate: tuple
-    affine: np.ndarray
-    metadata: dict
+    source: SourceGeometry
     device: str
     tta: bool
     convention: str | None
@@ -198,24 +195,17 @@ class SegmentationWidget(Container):
         grid = source.data.shape[:-1] if source.rgb or len(layers) == 1 and model == LGG_MODEL else source.data.shape
         check_size(grid, f"layer '{source.name}'")  # before the worker turns layer data into arrays
         info = dict(source.metadata.get("brainseg", {}))
-        source_name = info.get("case_id") or info.get("patient_id") or source.name
         convention = None
         if model == BRATS_MODEL:
             convention = "brats2023" if any(looks_like_brats_2023(layer.name) for layer in layers) else "brats2018"
         truth = self._find_truth(tuple(grid), info)
         if truth is not None and model == BRATS_MODEL and truth.metadata.get("label_convention") in ("brats2018", "brats2023"):
             convention = truth.metadata["label_convention"]  # write results in the case's own values
-        metadata = {k: v for k, v in source.metadata.items() if k != "brainseg"}
-        metadata["brainseg"] = {**info, "kind": "prediction", "source_layer": source.name}
-        spacing_known = "nifti_affine" in metadata or any(s != 1 for s in source.scale)
+        spacing_known = "nifti_affine" in source.metadata or any(s != 1 for s in source.scale)
         return Job(
             model=model,
             arrays=[layer.data for layer in layers],
-            source_name=source_name,
-            scale=tuple(source.scale),
-            translate=tuple(source.translate),
-            affine=np.array(source.affine.affine_matrix),
-            metadata=metadata,
+            source=SourceGeometry.of(source),
             device=self.device.value,
             tta=bool(self.tta.value),
             convention=convention,
@@ -290,8 +280,8 @@ class SegmentationWidget(Container):
         self._stop.clear()
         self.run_button.enabled = False
         self.cancel_button.enabled = True
-        self.status.value = f"Segmenting {job.source_name} with {job.model}..."
-        self._pbar = progress(total=0, desc=f"{job.source_name}: {job.model}")
+        self.status.value = f"Segmenting {job.source.name} with {job.model}..."
+        self._pbar = progress(total=0, desc=f"{job.source.name}: {job.model}")
         relay = self._relay
 
         def emit(done, total):
@@ -330,6 +320,7 @@ class SegmentationWidget(Container):
         layer.name = _unique_name(layer.name, {existing.name for existing in self.viewer.layers})
         layer.visible = False
         self._placing = True
+        self.cancel_button.enabled = False  # the result is complete; nothing is left to cancel
         self.viewer.layers.append(layer)  # napari makes it the active layer
 
         def present(step):
@@ -415,7 +406,7 @@ def _compute(job: Job, progress, should_stop):
 
     arrays = [np.asarray(a) for a in job.arrays]
     image = arrays[0] if len(arrays) == 1 else arrays
-    spacing = job.scale if job.spacing_known else None
+    spacing = job.source.scale if job.spacing_known else None
     result = segment(
         image, job.model, device=job.device, tta=job.tta, convention=job.convention, spacing=spacing,
         progress=progress, should_stop=should_stop,
@@ -429,31 +420,9 @@ def _compute(job: Job, progress, should_stop):
 def build_labels_layer(job: Job, result, dice: dict | None):
     """The result as a napari Labels layer with the source's geometry, class names and colours."""
     from napari.layers import Labels
-    from napari.utils.colormaps import DirectLabelColormap
 
-    table = label_conventions.CONVENTIONS[result.label_convention]
-    names = {0: "background", **table.names()}
-    metadata = {
-        **job.metadata,
-        "label_convention": result.label_convention,
-        "label_names": names,
-        "model": result.model,
-        "settings": result.settings,
-        "volumes_ml": result.volumes_ml,
-        "messages": list(result.messages),
-    }
-    if dice is not None:
-        metadata["dice"] = {"against": job.truth_name, **dice}
-    return Labels(
-        result.labels,
-        name=f"{job.source_name} tumour ({result.model})",
-        scale=job.scale,
-        translate=job.translate,
-        affine=job.affine,
-        metadata=metadata,
-        colormap=DirectLabelColormap(color_dict=table.colors()),
-        features={"index": list(names), "class": list(names.values())},
-    )
+    extra = None if dice is None else {"dice": {"against": job.truth_name, **dice}}
+    return Labels(result.labels, **result_layer_kwargs(result, job.source, extra))
 
 
 def dice_against(pred: np.ndarray, pred_convention: str, truth: np.ndarray, truth_convention: str | None) -> dict:

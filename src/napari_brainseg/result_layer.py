@@ -1,0 +1,71 @@
+"""A segmentation result as napari labels-layer arguments, shared by the dock widget and scripts.
+
+The layer takes the source image layer's scale, translate, affine and metadata (so the plugin's
+writer saves it with the source's NIfTI geometry or as LGG mask slices), named classes, fixed
+colours, and the model, settings and volumes in ``metadata``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import labels as label_conventions
+
+
+@dataclass(frozen=True)
+class SourceGeometry:
+    """What the result layer inherits from its source layer, captured once (e.g. when Run is pressed)."""
+
+    name: str  # the case or patient id when the plugin's reader opened it, else the layer name
+    scale: tuple
+    translate: tuple
+    affine: np.ndarray
+    metadata: dict = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, layer) -> SourceGeometry:
+        info = dict(layer.metadata.get("brainseg", {}))
+        metadata = {k: v for k, v in layer.metadata.items() if k != "brainseg"}
+        metadata["brainseg"] = {**info, "kind": "prediction", "source_layer": layer.name}
+        return cls(
+            name=info.get("case_id") or info.get("patient_id") or layer.name,
+            scale=tuple(layer.scale),
+            translate=tuple(layer.translate),
+            affine=np.array(layer.affine.affine_matrix),
+            metadata=metadata,
+        )
+
+
+def result_layer_kwargs(result, source: SourceGeometry | None = None, extra_metadata: dict | None = None) -> dict:
+    """Keyword arguments for ``napari.layers.Labels(result.labels, **kwargs)`` (or ``viewer.add_labels``)."""
+    from napari.utils.colormaps import DirectLabelColormap
+
+    table = label_conventions.CONVENTIONS[result.label_convention]
+    names = {0: "background", **table.names()}
+    metadata = {
+        **(source.metadata if source else {}),
+        "label_convention": result.label_convention,
+        "label_names": names,
+        "model": result.model,
+        "settings": result.settings,
+        "volumes_ml": result.volumes_ml,
+        "messages": list(result.messages),
+        **(extra_metadata or {}),
+    }
+    kwargs = {
+        "name": f"{source.name if source else 'image'} tumour ({result.model})",
+        "metadata": metadata,
+        "colormap": DirectLabelColormap(color_dict=table.colors()),
+        "features": {"index": list(names), "class": list(names.values())},
+    }
+    if source is not None:
+        kwargs.update(scale=source.scale, translate=source.translate, affine=source.affine)
+    return kwargs
+
+
+def labels_layer_kwargs(result, like=None) -> dict:
+    """``viewer.add_labels(result.labels, **labels_layer_kwargs(result, like=flair_layer))``: the layer the
+    dock widget would add, with ``like``'s geometry and metadata (no geometry when ``like`` is None)."""
+    return result_layer_kwargs(result, SourceGeometry.of(like) if like is not None else None)
