@@ -18,7 +18,7 @@ import torch
 from . import labels as label_conventions
 from .device import resolve_device
 from .errors import BrainsegInputError
-from .limits import check_size, max_voxels  # noqa: F401  (max_voxels: part of the API)
+from .limits import check_size
 from .models.registry import MODELS, ModelSpec, get_spec, load_model
 from .predict import predict_slices, predict_volume
 from .transforms import postprocess, preprocess_brats, preprocess_lgg, uncrop

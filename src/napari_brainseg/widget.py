@@ -323,31 +323,21 @@ class SegmentationWidget(Container):
         self.cancel_button.enabled = False  # the result is complete; nothing is left to cancel
         self.viewer.layers.append(layer)  # napari makes it the active layer
 
-        def present(step):
-            return lambda: layer in self.viewer.layers and step()
+        def show():  # the layer belongs to the viewer: shown even if the dock was closed meanwhile
+            if layer in self.viewer.layers:
+                layer.visible = True
 
-        # the layer belongs to the viewer: it is shown even if the dock is closed in between
-        self._place_in_steps([
-            present(lambda: setattr(layer, "visible", True)),
-            lambda: self._closed or setattr(self.status, "value", _summary(layer.name, result, dice, job)),
-        ])
+        def finish():
+            self._placing = False
+            if not self._closed:
+                if self.worker is None:
+                    self._end_run()
+                self.status.value = _summary(layer.name, result, dice, job)
 
-    def _place_in_steps(self, steps: list):
         from qtpy.QtCore import QTimer
 
-        if not steps:
-            self._placing = False
-            if self.worker is None and not self._closed:
-                self._end_run()
-            return
-
-        def next_step():
-            try:
-                steps[0]()
-            finally:  # a failing step must not leave the widget stuck in "running"
-                self._place_in_steps(steps[1:])
-
-        QTimer.singleShot(_PLACEMENT_PAUSE_MS, next_step)
+        QTimer.singleShot(_PLACEMENT_PAUSE_MS, show)
+        QTimer.singleShot(2 * _PLACEMENT_PAUSE_MS, finish)
 
     def _on_errored(self, exc: Exception):
         from napari.utils.notifications import show_error, show_info
@@ -370,7 +360,7 @@ class SegmentationWidget(Container):
             self._pbar = None
         self.worker = None
         if self._closed or self._placing:
-            return  # the last placement step ends the run
+            return  # finish() in _on_returned ends the run
         self._end_run()
 
     def _end_run(self):
