@@ -31,13 +31,15 @@ def words(name: str) -> set[str]:
     return set(parts) | {a + b for a, b in zip(parts, parts[1:])}
 
 
+def _first_rule(name: str, rules) -> str | None:
+    """The answer of the first (answer, keywords) rule sharing a word with the name, else None."""
+    found = words(name)
+    return next((answer for answer, keys in rules if found & keys), None)
+
+
 def brats_modality(name: str) -> str | None:
     """'flair', 't1', 't1ce', 't2' or None for a layer name."""
-    found = words(name)
-    for modality, keys in _BRATS_RULES:
-        if found & keys:
-            return modality
-    return None
+    return _first_rule(name, _BRATS_RULES)
 
 
 def looks_like_brats_2023(name: str) -> bool:
@@ -47,8 +49,4 @@ def looks_like_brats_2023(name: str) -> bool:
 
 def lgg_channel(name: str) -> str | None:
     """'pre-contrast', 'FLAIR', 'post-contrast' or None for a layer name."""
-    found = words(name)
-    for channel, keys in _LGG_RULES:
-        if found & keys:
-            return channel
-    return None
+    return _first_rule(name, _LGG_RULES)
