@@ -179,7 +179,7 @@ def run_predict(args) -> int:
                 done.append(case_input.name)
             except Exception as exc:  # one bad case must not stop the cohort
                 failed.append(case_input.name)
-                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                reason = first_line(exc, limit=None)
                 print(f"error: {case_input.name}: {reason}", file=sys.stderr)
     summary = f"summary: {len(done)} of {len(cases)} case(s) segmented into {args.output}"
     if failed:

@@ -5,8 +5,9 @@ class BrainsegInputError(ValueError):
     """Bad input (file, folder, array or layer) that the plugin cannot use, with a one-line reason."""
 
 
-def first_line(exc: BaseException, limit: int = 200) -> str:
-    """An exception's message cut to its first line (libraries' messages can span many)."""
+def first_line(exc: BaseException, limit: int | None = 200) -> str:
+    """An exception's message cut to its first line (libraries' messages can span many) and to
+    ``limit`` characters (None: no limit); the exception's type name when the message is empty."""
     text = str(exc).strip()
     line = text.splitlines()[0] if text else type(exc).__name__
-    return line if len(line) <= limit else line[: limit - 3] + "..."
+    return line if limit is None or len(line) <= limit else line[: limit - 3] + "..."

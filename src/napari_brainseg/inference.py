@@ -18,6 +18,7 @@ import torch
 from . import labels as label_conventions
 from .device import resolve_device
 from .errors import BrainsegInputError
+from .io.brats import LABEL_CONVENTION
 from .limits import check_size
 from .models.registry import MODELS, ModelSpec, get_spec, load_model
 from .predict import predict_slices, predict_volume
@@ -61,7 +62,7 @@ def _normalise_convention(convention: str | None, model: str) -> str:
     if convention is None:
         return get_spec(model).label_convention
     name = str(convention).lower()
-    name = {"2018": "brats2018", "2023": "brats2023"}.get(name, name)
+    name = LABEL_CONVENTION.get(name, name)
     if name not in ("brats2018", "brats2023"):
         raise BrainsegInputError(f"unknown BraTS label convention {convention!r}; use '2018' (1/2/4) or '2023' (1/2/3)")
     return name
@@ -277,9 +278,10 @@ def segment(
     if spec.spatial_dims == 3:
         x, box = preprocess_brats(array)
         prob_crop, used = _run_with_fallbacks(spec, x, dev, tta, progress, should_stop, messages)
-        prob = uncrop(prob_crop, box, array.shape[1:])
-        regions = postprocess(prob, spec)
+        # post-process the crop only: outside it the probabilities are 0, so no mask voxel is lost
+        regions = uncrop(postprocess(prob_crop, spec), box, array.shape[1:])
         labels = label_conventions.brats_regions_to_labels(regions, convention)
+        prob = uncrop(prob_crop, box, array.shape[1:]) if return_probabilities else None
     else:
         x = preprocess_lgg(array)  # NaN/Inf become background in the shared normalisation
         prob_slices, used = _run_with_fallbacks(spec, x, dev, tta, progress, should_stop, messages)

@@ -90,3 +90,27 @@ def convert_brats_labels(labels: np.ndarray, source: str, target: str) -> np.nda
     out = labels.copy()
     out[labels == _ET_VALUE[source]] = _ET_VALUE[target]
     return out
+
+
+def guess_brats_convention(labels: np.ndarray) -> str | None:
+    """'brats2018' for values within {1, 2, 4} including 4, 'brats2023' for {1, 2, 3} including 3, else None."""
+    values = set(np.unique(labels).tolist()) - {0}
+    if values and values <= {1, 2, 4} and 4 in values:
+        return "brats2018"
+    if values and values <= {1, 2, 3} and 3 in values:
+        return "brats2023"
+    return None
+
+
+def convention_layer_kwargs(convention: str) -> dict:
+    """napari Labels-layer styling for ``convention``: fixed colours, class names as ``features``, and
+    ``metadata`` with ``label_convention`` and ``label_names``."""
+    from napari.utils.colormaps import DirectLabelColormap  # napari only when a layer is built
+
+    table = CONVENTIONS[convention]
+    names = {0: "background", **table.names()}
+    return {
+        "colormap": DirectLabelColormap(color_dict=table.colors()),
+        "features": {"index": list(names), "class": list(names.values())},
+        "metadata": {"label_convention": convention, "label_names": names},
+    }

@@ -6,8 +6,6 @@ Drawn with matplotlib's object API on the Agg canvas (no pyplot state, safe outs
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +44,8 @@ def write_overlay_png(path, image: np.ndarray, labels: np.ndarray, convention: s
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
+    from .io.writer import _atomic_write
+
     image, labels = np.asarray(image, dtype=np.float32), np.asarray(labels)
     if labels.ndim == 2:
         image, labels = image[None], labels[None]
@@ -65,12 +65,5 @@ def write_overlay_png(path, image: np.ndarray, labels: np.ndarray, convention: s
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
     fig.suptitle(title, fontsize=10)
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp.png", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    _atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
     return str(path)

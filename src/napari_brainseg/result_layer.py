@@ -40,14 +40,10 @@ class SourceGeometry:
 
 def result_layer_kwargs(result, source: SourceGeometry | None = None, extra_metadata: dict | None = None) -> dict:
     """Keyword arguments for ``napari.layers.Labels(result.labels, **kwargs)`` (or ``viewer.add_labels``)."""
-    from napari.utils.colormaps import DirectLabelColormap
-
-    table = label_conventions.CONVENTIONS[result.label_convention]
-    names = {0: "background", **table.names()}
+    style = label_conventions.convention_layer_kwargs(result.label_convention)
     metadata = {
         **(source.metadata if source else {}),
-        "label_convention": result.label_convention,
-        "label_names": names,
+        **style["metadata"],
         "model": result.model,
         "settings": result.settings,
         "volumes_ml": result.volumes_ml,
@@ -57,8 +53,8 @@ def result_layer_kwargs(result, source: SourceGeometry | None = None, extra_meta
     kwargs = {
         "name": f"{source.name if source else 'image'} tumour ({result.model})",
         "metadata": metadata,
-        "colormap": DirectLabelColormap(color_dict=table.colors()),
-        "features": {"index": list(names), "class": list(names.values())},
+        "colormap": style["colormap"],
+        "features": style["features"],
     }
     if source is not None:
         kwargs.update(scale=source.scale, translate=source.translate, affine=source.affine)

@@ -23,17 +23,17 @@ def normalize_channels(image: np.ndarray) -> np.ndarray:
     # a copy: MONAI's NormalizeIntensity works in place on float32 numpy input, which would
     # normalise the caller's array (a user's stack, a cached case) as a side effect
     image = np.array(image, dtype=np.float32, copy=True)
-    if not np.all(np.isfinite(image)):
-        image = np.where(np.isfinite(image), image, 0.0).astype(np.float32)
+    bad = ~np.isfinite(image)
+    if bad.any():
+        image[bad] = 0  # in place: ``image`` is our own copy
     return np.asarray(_normalize(image), dtype=np.float32)
 
 
 def brain_bounding_box(image: np.ndarray, margin: int = 2) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """Bounding box (start, end) of voxels non-zero in any channel of (C, ...); whole image if none."""
-    start, end = generate_spatial_bounding_box(image, select_fn=lambda x: x != 0, margin=margin)
-    start = tuple(max(0, int(s)) for s in start)
-    end = tuple(min(int(e), n) for e, n in zip(end, image.shape[1:]))
-    if any(e <= s for s, e in zip(start, end)):
+    start, end = generate_spatial_bounding_box(image, select_fn=lambda x: x != 0, margin=margin, allow_smaller=True)
+    start, end = tuple(int(s) for s in start), tuple(int(e) for e in end)
+    if any(e <= s for s, e in zip(start, end)):  # no non-zero voxel: MONAI gives an all-zero box
         return (0,) * (image.ndim - 1), tuple(image.shape[1:])
     return start, end
 
@@ -55,7 +55,9 @@ def uncrop(array: np.ndarray, box, shape: tuple[int, ...], fill=0) -> np.ndarray
 def preprocess_brats(stack: np.ndarray) -> tuple[np.ndarray, tuple]:
     """(4, z, y, x) raw modalities -> (normalised crop, crop box)."""
     stack = np.asarray(stack, dtype=np.float32)
-    box = brain_bounding_box(np.where(np.isfinite(stack), stack, 0))
+    if not np.isfinite(stack).all():  # NaN/Inf are background; copy only when there are any
+        stack = np.where(np.isfinite(stack), stack, np.float32(0))
+    box = brain_bounding_box(stack)
     return normalize_channels(crop(stack, box)), box
 
 

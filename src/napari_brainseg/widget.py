@@ -21,7 +21,7 @@ from qtpy.QtCore import QObject, Signal
 
 from . import labels as label_conventions
 from .device import DEVICES
-from .errors import BrainsegInputError
+from .errors import BrainsegInputError, first_line
 from .io.brats import MODALITIES
 from .io.lgg import CHANNELS
 from .limits import check_size
@@ -316,7 +316,7 @@ class SegmentationWidget(Container):
         # The layer was built in the worker; what is left is napari's own main-thread work of adding
         # it (visuals, overlays, controls panel: ~80 ms on a slow 2-core machine, as for any
         # add_labels). The first paint and the summary wait for later event-loop turns, so they do
-        # not lengthen that stall (~15 ms less at the longest gap, benchmarks/widget_responsiveness.py).
+        # not lengthen that stall (median longest gap 120 -> 111 ms: benchmarks/results/widget*.json).
         layer.name = _unique_name(layer.name, {existing.name for existing in self.viewer.layers})
         layer.visible = False
         self._placing = True
@@ -348,7 +348,7 @@ class SegmentationWidget(Container):
             show_info("Segmentation cancelled; no layer was added.")
             self.status.value = "Cancelled."
             return
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        message = first_line(exc, limit=None)
         if not isinstance(exc, BrainsegInputError):
             message = f"Segmentation failed: {type(exc).__name__}: {message}"
         show_error(message)
@@ -422,8 +422,7 @@ def dice_against(pred: np.ndarray, pred_convention: str, truth: np.ndarray, trut
     if pred_convention == "lgg":
         return {"tumour": dice_per_channel((pred > 0)[None], (truth > 0)[None])[0]}
     if truth_convention not in ("brats2018", "brats2023"):
-        values = set(np.unique(truth).tolist())
-        truth_convention = "brats2018" if 4 in values else "brats2023" if 3 in values else pred_convention
+        truth_convention = label_conventions.guess_brats_convention(truth) or pred_convention
     p = label_conventions.brats_labels_to_regions(pred, pred_convention)
     t = label_conventions.brats_labels_to_regions(truth, truth_convention)
     scores = dice_per_channel(p, t)

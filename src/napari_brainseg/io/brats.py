@@ -42,10 +42,7 @@ def parse_brats_name(path: str | Path) -> tuple[str, str, str] | None:
         convention = "2023"
     else:
         convention = "2018"
-    canonical = _SUFFIXES[convention].get(suffix)
-    if canonical is None:  # e.g. "_t1c" with an underscore: not a BraTS name
-        return None
-    return match["case"], convention, canonical
+    return match["case"], convention, _SUFFIXES[convention][suffix]
 
 
 @dataclass
@@ -121,7 +118,7 @@ class BratsCase:
         if missing:
             names = ", ".join(f"{m} ({SUFFIX_FOR[self.convention][m]})" for m in missing)
             raise BrainsegInputError(f"{self.files.folder}: missing modality {names}")
-        return np.stack([self.images[m].astype(np.float32, copy=False) for m in modalities])
+        return np.array([self.images[m] for m in modalities], dtype=np.float32)
 
 
 def read_seg(path: Path) -> np.ndarray:

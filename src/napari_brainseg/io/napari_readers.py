@@ -126,13 +126,9 @@ def labels_layer(data, name: str, scale, metadata: dict, convention: str | None)
     """A labels layer; with a known convention its classes get names (``features``) and fixed colours."""
     kwargs = {"name": name, "scale": tuple(scale), "metadata": {**metadata, "label_convention": convention}}
     if convention is not None:
-        from napari.utils.colormaps import DirectLabelColormap
-
-        table = label_conventions.CONVENTIONS[convention]
-        kwargs["colormap"] = DirectLabelColormap(color_dict=table.colors())
-        names = {0: "background", **table.names()}
-        kwargs["features"] = {"index": list(names), "class": list(names.values())}
-        kwargs["metadata"]["label_names"] = names
+        style = label_conventions.convention_layer_kwargs(convention)
+        kwargs["metadata"].update(style.pop("metadata"))
+        kwargs.update(style)
     return data, kwargs, "labels"
 
 
@@ -279,12 +275,7 @@ def _guess_convention(path: Path, labels: np.ndarray) -> str | None:
     parsed = parse_brats_name(path)
     if parsed is not None:
         return LABEL_CONVENTION[parsed[1]]
-    values = set(np.unique(labels).tolist()) - {0}
-    if values and values <= {1, 2, 4} and 4 in values:
-        return "brats2018"
-    if values and values <= {1, 2, 3} and 3 in values:
-        return "brats2023"
-    return None
+    return label_conventions.guess_brats_convention(labels)
 
 
 def read_lgg_folder(path) -> list[LayerTuple]:
