@@ -53,3 +53,13 @@ def brats18_layers(brats18_case):
 @pytest.fixture(scope="session")
 def lgg_patient(data_dir) -> Path:
     return data_dir / "lgg" / "kaggle_3m" / LGG_PATIENT
+
+
+@pytest.fixture
+def errors(monkeypatch):
+    """Messages the widget shows as napari error notifications."""
+    import napari.utils.notifications as notifications
+
+    shown: list[str] = []
+    monkeypatch.setattr(notifications, "show_error", shown.append)
+    return shown

@@ -4,24 +4,10 @@ from __future__ import annotations
 
 import nibabel as nib
 import numpy as np
-import pytest
 import tifffile
 
-from napari_brainseg.errors import BrainsegInputError
-from napari_brainseg.io.napari_readers import get_reader
-
 from .conftest import BRATS18_CASE
-from .helpers import copy_case
-
-
-def read_error(path) -> str:
-    reader = get_reader(str(path))
-    assert reader is not None, f"plugin should claim {path} to report the problem"
-    with pytest.raises(BrainsegInputError) as info:
-        reader(str(path))
-    message = str(info.value)
-    assert "\n" not in message and len(message) < 300, message
-    return message
+from .helpers import copy_case, read_error
 
 
 def test_truncated_nifti(brats18_case, tmp_path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -14,11 +15,10 @@ import tifffile
 
 from napari_brainseg.cli import main
 from napari_brainseg.io.lgg import read_lgg_patient
-from napari_brainseg.labels import brats_labels_to_regions
-from napari_brainseg.metrics import dice_per_channel, overlap_metrics
+from napari_brainseg.metrics import overlap_metrics
 
 from .dice_floors import BRATS_VAL_CASE, BRATS_WT_DICE_FLOOR, LGG_DICE_FLOOR, LGG_VAL_PATIENT
-from .helpers import nibabel_zyx
+from .helpers import copy_case, nibabel_zyx, wt_dice
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ def test_brats_case_output_is_exact(tmp_path, brats18_case, capsys):
     assert set(np.unique(labels)) <= {0, 1, 2, 4}  # the case's own (2018) convention
     truth = nibabel_zyx(brats18_case / f"{BRATS_VAL_CASE}_seg.nii.gz")
     pred = labels.transpose(2, 1, 0)
-    wt = dice_per_channel(brats_labels_to_regions(pred, "brats2018")[1:2], brats_labels_to_regions(truth, "brats2018")[1:2])[0]
+    wt = wt_dice(pred, truth)
     print(f"CLI BraTS WT Dice {wt:.3f}")
     assert wt >= BRATS_WT_DICE_FLOOR
     err = capsys.readouterr().err
@@ -66,9 +66,8 @@ def test_brats_case_output_is_exact(tmp_path, brats18_case, capsys):
 def test_cohort_with_a_broken_case(tmp_path, lgg_val, brats18_case, capsys):
     cohort = tmp_path / "cohort"
     shutil.copytree(lgg_val, cohort / "lgg" / LGG_VAL_PATIENT)
-    broken = shutil.copytree(brats18_case, cohort / "brats" / "Brats18_broken_1", ignore=shutil.ignore_patterns("*seg*"))
-    for path in broken.iterdir():  # rename to the new case id, then truncate one modality
-        path.rename(broken / path.name.replace(BRATS_VAL_CASE, "Brats18_broken_1"))
+    broken = copy_case(brats18_case, cohort / "brats" / "Brats18_broken_1", skip=("seg",),
+                       rename=lambda name: name.replace(BRATS_VAL_CASE, "Brats18_broken_1"))  # the new case id
     flair = broken / "Brats18_broken_1_flair.nii.gz"
     flair.write_bytes(flair.read_bytes()[:5000])
     out = tmp_path / "out"
@@ -101,7 +100,7 @@ def test_missing_and_unrecognised_inputs(tmp_path, capsys):
 
 
 def test_console_script_sample(tmp_path):
-    script = shutil.which("napari-brainseg", path=str(__import__("pathlib").Path(sys.executable).parent))
+    script = shutil.which("napari-brainseg", path=str(Path(sys.executable).parent))
     assert script, "the napari-brainseg console script is not installed"
     done = subprocess.run([script, "sample", "--output", str(tmp_path)], capture_output=True, text=True, check=True)
     brats, lgg = (tmp_path / "Synthetic_phantom_1", tmp_path / "SYNTHETIC_LGG_0001")

@@ -7,6 +7,7 @@ Each test id is a row of the README's troubleshooting table (see ``tests/hardeni
 from __future__ import annotations
 
 import os
+import shutil
 
 import nibabel as nib
 import numpy as np
@@ -224,19 +225,13 @@ def test_interrupted_mid_cohort(cohort, tmp_path, capsys, monkeypatch):
     assert status == 1 and "already exists; pass --overwrite" in err and "summary: 2 of 3" in err
     (out / "Brats18_Tiny_2.nii.gz").unlink()
     (out / "Brats18_Tiny_2_overlay.png").unlink()
-    shutil_rm_lgg(out)
+    shutil.rmtree(out / PATIENT)
+    (out / f"{PATIENT}_overlay.png").unlink()
     status, _, err = predict(capsys, cohort, "--output", out, "--skip-existing")
     assert status == 0 and "skipped: Brats18_Tiny_1" in err and "summary: 3 of 3" in err
     assert (out / "Brats18_Tiny_1.nii.gz").stat().st_mtime_ns == first  # skipped, not rewritten
     status, _, err = predict(capsys, cohort, "--output", out, "--overwrite")
     assert status == 0 and (out / "Brats18_Tiny_1.nii.gz").stat().st_mtime_ns != first
-
-
-def shutil_rm_lgg(out):
-    import shutil
-
-    shutil.rmtree(out / PATIENT)
-    (out / f"{PATIENT}_overlay.png").unlink()
 
 
 def test_interrupted_while_writing_leaves_no_file(tmp_path, capsys, monkeypatch):

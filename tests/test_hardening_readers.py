@@ -31,7 +31,7 @@ from .hardening_data import (
     write_lgg_patient,
     write_nifti,
 )
-from .test_bad_input import read_error
+from .helpers import read_error
 
 SLICE = "TCGA_ZZ_0001_20000101_1.tif"
 
@@ -51,7 +51,7 @@ def _corrupt_nii_gz(tmp):
     for i in range(40, len(raw) - 8, 7):  # damage the deflate stream, keep the gzip header
         raw[i] ^= 0x5A
     path.write_bytes(bytes(raw))
-    return path, "corrupt_t1.nii.gz"
+    return path, "corrupt_t1.nii.gz: the file is truncated or not a valid NIfTI"
 
 
 def _text_named_nii_gz(tmp):
@@ -63,7 +63,7 @@ def _text_named_nii_gz(tmp):
 def _text_named_nii(tmp):
     path = tmp / "notes.nii"
     path.write_text("patient notes, not an image\n" * 20)
-    return path, "notes.nii"
+    return path, "notes.nii: cannot read as NIfTI"
 
 
 def _zero_size_tif(tmp):

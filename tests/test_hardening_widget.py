@@ -16,18 +16,22 @@ from qtpy.QtCore import QThreadPool
 
 from napari_brainseg import inference
 
-from .test_widget import add_widget, errors  # noqa: F401  (fixture)
+from .helpers import add_widget
 
 TIMEOUT_MS = 30_000
 
 
 class SlowSegment:
-    """Stands in for ``inference.segment``: steps until released (or stopped), then returns empty labels."""
+    """Stands in for ``inference.segment``: steps until released (or stopped), then returns empty labels.
+
+    Gives up by itself after 20 s; ``stopped`` is set only when the widget's stop request ended it.
+    """
 
     def __init__(self, exc: BaseException | None = None):
         self.release = threading.Event()
         self.started = threading.Event()
         self.calls = 0
+        self.stopped = False
         self.exc = exc
 
     def __call__(self, image, model=None, *, progress=None, should_stop=None, **kwargs):
@@ -37,6 +41,7 @@ class SlowSegment:
         step = 0
         while not self.release.is_set() and time.monotonic() < deadline:
             if should_stop is not None and should_stop():
+                self.stopped = True
                 raise InterruptedError("cancelled")
             step += 1
             if progress is not None:
@@ -78,29 +83,30 @@ def names(viewer):
     return [layer.name for layer in viewer.layers]
 
 
-def test_cancel_during_run(lgg_viewer, qtbot, slow, errors):  # noqa: F811
+def test_cancel_during_run(lgg_viewer, qtbot, slow, errors):
     widget = add_widget(lgg_viewer)
     before = names(lgg_viewer)
     widget.run()
-    assert slow.started.wait(10)
+    qtbot.waitUntil(slow.started.is_set, timeout=TIMEOUT_MS)
     widget.cancel()
     qtbot.waitUntil(lambda: not widget.is_running, timeout=TIMEOUT_MS)
-    assert names(lgg_viewer) == before and widget.status.value == "Cancelled." and not errors
+    assert slow.stopped and names(lgg_viewer) == before and widget.status.value == "Cancelled." and not errors
     assert widget.run_button.enabled and no_worker_threads(qtbot)
 
 
-def test_close_viewer_during_run(lgg_viewer, qtbot, slow, errors):  # noqa: F811
+def test_close_viewer_during_run(lgg_viewer, qtbot, slow, errors):
     widget = add_widget(lgg_viewer)
     widget.run()
-    assert slow.started.wait(10)
+    qtbot.waitUntil(slow.started.is_set, timeout=TIMEOUT_MS)
     worker = widget.worker
     lgg_viewer.close()  # never released: only the stop request can end the worker
     qtbot.waitUntil(lambda: not worker.is_running, timeout=TIMEOUT_MS)
-    qtbot.wait(50)  # let the queued finished/errored signals arrive at the (deleted) widget
-    assert no_worker_threads(qtbot) and not errors and not slow.release.is_set()
+    # the queued errored/finished signals reach the (deleted) widget; finished, the last, clears .worker
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=TIMEOUT_MS)
+    assert slow.stopped and no_worker_threads(qtbot) and not errors and not slow.release.is_set()
 
 
-def test_run_pressed_twice(lgg_viewer, qtbot, slow, errors):  # noqa: F811
+def test_run_pressed_twice(lgg_viewer, qtbot, slow, errors):
     widget = add_widget(lgg_viewer)
     widget.run()
     widget.run()  # ignored while the first run is in flight
@@ -114,10 +120,10 @@ def test_run_pressed_twice(lgg_viewer, qtbot, slow, errors):  # noqa: F811
     assert not errors and no_worker_threads(qtbot)
 
 
-def test_remove_source_layer_during_run(lgg_viewer, qtbot, slow, errors):  # noqa: F811
+def test_remove_source_layer_during_run(lgg_viewer, qtbot, slow, errors):
     widget = add_widget(lgg_viewer)
     widget.run()
-    assert slow.started.wait(10)
+    qtbot.waitUntil(slow.started.is_set, timeout=TIMEOUT_MS)
     lgg_viewer.layers.remove("P FLAIR")
     slow.release.set()
     qtbot.waitUntil(lambda: not widget.is_running, timeout=TIMEOUT_MS)
@@ -125,7 +131,7 @@ def test_remove_source_layer_during_run(lgg_viewer, qtbot, slow, errors):  # noq
     assert lgg_viewer.layers[-1].data.shape == (2, 32, 32) and not errors and no_worker_threads(qtbot)
 
 
-def test_unexpected_worker_error_is_one_notification(lgg_viewer, qtbot, monkeypatch, errors):  # noqa: F811
+def test_unexpected_worker_error_is_one_notification(lgg_viewer, qtbot, monkeypatch, errors):
     fake = SlowSegment(exc=RuntimeError("something broke\nwith a second line"))
     fake.release.set()
     monkeypatch.setattr(inference, "segment", fake)
@@ -137,7 +143,7 @@ def test_unexpected_worker_error_is_one_notification(lgg_viewer, qtbot, monkeypa
     assert names(lgg_viewer) == before and widget.run_button.enabled
 
 
-def test_huge_layers_refused_before_the_worker(make_napari_viewer, slow, errors):  # noqa: F811
+def test_huge_layers_refused_before_the_worker(make_napari_viewer, slow, errors):
     viewer = make_napari_viewer()
     huge = np.broadcast_to(np.zeros(1, np.uint8), (400, 512, 512))  # one byte of memory
     for modality in ("flair", "t1", "t1ce", "t2"):
@@ -149,7 +155,7 @@ def test_huge_layers_refused_before_the_worker(make_napari_viewer, slow, errors)
     assert not widget.is_running and slow.calls == 0
 
 
-def test_rgba_layer_is_not_offered_as_three_channels(make_napari_viewer, slow, errors):  # noqa: F811
+def test_rgba_layer_is_not_offered_as_three_channels(make_napari_viewer, slow, errors):
     viewer = make_napari_viewer()
     viewer.add_image(np.zeros((32, 32, 4), np.uint8), rgb=True, name="rgba slice")
     widget = add_widget(viewer)
@@ -160,7 +166,7 @@ def test_rgba_layer_is_not_offered_as_three_channels(make_napari_viewer, slow, e
     assert slow.calls == 0 and names(viewer) == ["rgba slice"]
 
 
-def test_3d_stack_into_2d_model_runs_slice_wise(lgg_viewer, qtbot, errors):  # noqa: F811
+def test_3d_stack_into_2d_model_runs_slice_wise(lgg_viewer, qtbot, errors):
     widget = add_widget(lgg_viewer)  # the real model: three (Z, H, W) layers are valid LGG input
     assert widget.model.value == "lgg-unet2d"
     widget.run()

@@ -100,6 +100,9 @@ def test_nan_voxels_are_background(lgg_case):
     result = napari_brainseg.segment(plane)
     assert not result.labels[:10, :10].any()
     assert any("NaN" in m for m in result.messages)
+    zeroed = np.nan_to_num(plane, nan=0.0)  # the same plane with the NaN corner set to 0
+    assert result.labels.any()  # the tumour on this slice is still found
+    np.testing.assert_array_equal(result.labels, napari_brainseg.segment(zeroed).labels)
 
 
 def test_should_stop_cancels_without_result(lgg_case):

@@ -118,7 +118,7 @@ def test_sample_data(make_napari_viewer, key):
     viewer = make_napari_viewer()
     viewer.open_sample(PLUGIN, key)
     assert any(isinstance(layer, Labels) for layer in viewer.layers)
-    assert all("synthetic" in layer.name.lower() or "SYNTHETIC" in layer.name for layer in viewer.layers)
+    assert all("synthetic" in layer.name.lower() for layer in viewer.layers)
 
 
 def test_screenshot_shows_an_axial_slice(make_napari_viewer, brats18_case):
