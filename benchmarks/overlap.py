@@ -35,10 +35,11 @@ def main(argv=None) -> int:
     parser.add_argument("--overlaps", default="0.25,0.5")
     args = parser.parse_args(argv)
     overlaps = [float(o) for o in args.overlaps.split(",")]
+    tmp = tempfile.TemporaryDirectory(prefix="brainseg-overlap-")  # phantoms / unpacked cases, removed at the end
     if args.quick:
-        folders = [quick_cases(Path(tempfile.mkdtemp(prefix="brainseg-overlap-")))["brats"]]
+        folders = [quick_cases(Path(tmp.name))["brats"]]
     else:
-        folders, missing = brats_val_folders(args.data, args.brats_root)
+        folders, missing = brats_val_folders(args.data, args.brats_root, Path(tmp.name))
         if missing:
             print(f"error: BraTS validation cases not found: {', '.join(map(str, missing))}", file=sys.stderr)
             return 1
@@ -68,6 +69,7 @@ def main(argv=None) -> int:
     out = args.out or (RESULTS / ("quick" if args.quick else "") / "overlap.json")
     write_json(out, {"quick": args.quick, "machine": machine_description(), "per_case": rows, "mean": summary})
     print(f"wrote {out}")
+    tmp.cleanup()
     return 0
 
 

@@ -95,6 +95,7 @@ CATALOGUE: list[tuple[str, str, str, str]] = [
     ("api", "read-only output folder", "`<folder>: the output folder is not writable; choose another one`; nothing written", A + "test_read_only_output_folder"),
     ("api", "`write_result` into a path that is a file", "`<path>: the output path is a file, not a folder`; a missing folder is created, as by the CLI", "tests/test_readme_examples.py::test_write_result_refuses_a_file_as_output_folder"),
     ("api", "CUDA out of memory", "retried with batch size 1, then on the CPU; each fallback is a message on the result", "tests/test_inference.py::test_cuda_oom_retries_smaller_then_cpu"),
+    ("training", "resuming a checkpoint with another config (e.g. a quick config on the real run)", "`error: <checkpoint> was written with another configuration than <config>; ...`; checkpoint untouched", "tests/test_training.py::test_resume_refuses_a_checkpoint_of_another_config"),
     # ---- model weights
     ("weights", "weights file missing", "`model lgg-unet2d: weights file ... is missing; reinstall the package`", WEIGHTS.format("weights-missing")),
     ("weights", "weights file truncated", "`model lgg-unet2d: weights file lgg-unet2d.pt does not match its model card (sha256 ...)`", WEIGHTS.format("weights-truncated")),

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
+from .conftest import DATA, REPO
+
 TRAINING = REPO / "training"
-DATA = Path(os.environ.get("BRAINSEG_DATA", REPO.parent / "shared" / "data"))
 pytestmark = pytest.mark.skipif(not (DATA / "lgg" / "kaggle_3m").is_dir(), reason=f"real data not found at {DATA}")
 
 
@@ -88,3 +88,18 @@ def test_quick_brats_run(tmp_path):
     assert ckpt["state"]["epoch"] == 2
     card = json.loads((tmp_path / "run" / "weights" / "brats-unet3d.json").read_text())
     assert set(card["validation"]["mean"]) >= {"dice_TC", "dice_WT", "dice_ET", "hd95_WT", "dice"}
+
+
+def test_resume_refuses_a_checkpoint_of_another_config(lgg_cache, tmp_path):
+    """A checkpoint is only continued by the config that wrote it (a quick config never resumes the real run)."""
+    before = train(lgg_cache, tmp_path, "--no-resume")
+    other = tmp_path / "other-config.json"
+    other.write_text(json.dumps({**json.loads((TRAINING / "configs" / "quick-lgg.json").read_text()), "lr": 0.5}))
+    env = {**os.environ, "BRAINSEG_DATA": str(DATA), "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run([sys.executable, "training/train.py", "--config", str(other), "--cache", str(lgg_cache),
+                           "--checkpoint", str(tmp_path / "ck.pt"), "--log-dir", str(tmp_path / "log"),
+                           "--export-dir", str(tmp_path / "weights")], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode != 0 and "written with another configuration" in proc.stderr, proc.stderr[-2000:]
+    after = torch.load(tmp_path / "ck.pt", weights_only=True)
+    assert after["state"] == before["state"] and all(torch.equal(after["model"][k], v) for k, v in before["model"].items())

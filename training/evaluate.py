@@ -4,7 +4,7 @@
 
 Loads the weights exactly as users get them (fp16 file, sha256-checked, via the registry), runs the
 validation cases through the same forward pass and post-processing as inference, and rewrites the
-card's ``validation`` block (and sha256, unchanged unless the weights changed). Used after training
+card's ``validation`` and ``postprocessing`` entries. Used after training
 and whenever post-processing changes, so the card never describes a pipeline that no longer ships.
 """
 
@@ -20,8 +20,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from data import load_cached, load_split  # noqa: E402
+from export import postprocessing_text  # noqa: E402
 from train import DEFAULTS, summarize, validate  # noqa: E402
 
+from napari_brainseg import inference  # noqa: E402
 from napari_brainseg.models.registry import get_spec, load_model  # noqa: E402
 
 
@@ -36,6 +38,8 @@ def main(argv=None) -> int:
     spec = get_spec(args.model)
     card = spec.card()
     cfg = {**DEFAULTS, **card["training"]["config"]}
+    # the sliding window as the shipped inference runs it, whatever the training config said
+    cfg.update(sw_overlap=inference.SW_OVERLAP, sw_batch_size=inference.SW_BATCH_SIZE)
     split = load_split(cfg["dataset"])
     val_names = split["val"]
     cases = [load_cached(args.cache / cfg["dataset"] / f"{n}.npz", cfg["dataset"]) for n in val_names]
@@ -48,6 +52,7 @@ def main(argv=None) -> int:
                       f"(threshold {spec.threshold}, min_component_fraction {spec.min_component_fraction}); "
                       "python training/evaluate.py --model " + spec.name,
     )
+    card["postprocessing"] = postprocessing_text(spec)
     card["data"].update(train_cases=sorted(split["train"]), val_cases=sorted(val_names))
     spec.card_path.write_text(json.dumps(card, indent=1) + "\n")
     print(json.dumps({"model": spec.name, "seconds": round(time.time() - t0, 1), **card["validation"]["mean"]}, indent=1))

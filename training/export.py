@@ -43,6 +43,17 @@ def hardware() -> str:
     return f"{cpu}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}, GPU {gpu}"
 
 
+def postprocessing_text(spec) -> str:
+    """The card's words for napari_brainseg.transforms.postprocess with this model's settings."""
+    text = f"sigmoid > {spec.threshold} per output channel"
+    if spec.min_component_fraction is not None:
+        text += (f"; connected components smaller than {spec.min_component_fraction:.0%} of the largest "
+                 "dropped per channel")
+    if spec.label_convention != "lgg":
+        text += "; nested regions TC/WT/ET converted to BraTS labels in the case's convention"
+    return text
+
+
 def export_model(net, spec, cfg, state, records, args, data: dict, export_dir: Path | None = None) -> Path:
     """``data``: the train/val case names, so the card says exactly what the model saw."""
     out_dir = Path(export_dir) if export_dir else WEIGHTS_DIR
@@ -62,7 +73,7 @@ def export_model(net, spec, cfg, state, records, args, data: dict, export_dir: P
         "weights": {"file": weights.name, "dtype": "float16", "sha256": None},
         "sha256": None,
         "preprocessing": "z-score per channel over non-zero (brain) voxels; BraTS: cropped to the brain bounding box",
-        "postprocessing": f"sigmoid > {spec.threshold} per output channel",
+        "postprocessing": postprocessing_text(spec),
         "data": {"dataset": cfg["dataset"], "split_file": "training/split.json",
                  "train_cases": sorted(data["train"]), "val_cases": sorted(data["val"]),
                  "terms": TERMS[cfg["dataset"]]},

@@ -47,13 +47,15 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--cache", type=Path, default=Path("cache"), help="preprocessed cache (training/prepare.py)")
-    parser.add_argument("--checkpoint", type=Path, help="resumable checkpoint (default training/checkpoints/<model>.pt)")
-    parser.add_argument("--log-dir", type=Path, help="log CSV/JSON/PNG (default training/logs/<model>)")
+    parser.add_argument("--checkpoint", type=Path, help="resumable checkpoint (default training/checkpoints/<model>.pt "
+                        "for the model's own config, runs/<config>/checkpoint.pt for any other)")
+    parser.add_argument("--log-dir", type=Path, help="log CSV/JSON/PNG (default training/logs/<model>, or runs/<config>/logs)")
     parser.add_argument("--no-resume", action="store_true", help="start afresh even if the checkpoint exists")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (overrides the config)")
     parser.add_argument("--max-minutes", type=float, default=None, help="stop (resumably) after this much time")
     parser.add_argument("--export-dir", type=Path, default=None,
-                        help="where the best weights and model card go (default: the package's weights folder)")
+                        help="where the best weights and model card go (default: the package's weights folder for "
+                        "the model's own config, runs/<config>/export for any other)")
     return parser.parse_args(argv)
 
 
@@ -121,6 +123,11 @@ def atomic_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _without_threads(cfg: dict) -> dict:
+    """The config as it shapes the run; the thread count may change between resumed chunks."""
+    return json.loads(json.dumps({k: v for k, v in cfg.items() if k != "threads"}))  # tuples == lists
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     cfg = {**DEFAULTS, **json.loads(args.config.read_text())}
@@ -128,8 +135,16 @@ def main(argv=None) -> int:
     dataset = cfg["dataset"]
     rank, world = setup_distributed()
     here = Path(__file__).parent
-    ckpt_path = args.checkpoint or here / "checkpoints" / f"{spec.name}.pt"
-    log_dir = args.log_dir or here / "logs" / spec.name
+    run_name = args.config.stem
+    if run_name == spec.name:  # the model's own config: the committed checkpoint, log and shipped weights
+        ckpt_path = args.checkpoint or here / "checkpoints" / f"{spec.name}.pt"
+        log_dir = args.log_dir or here / "logs" / spec.name
+        export_dir = args.export_dir
+    else:  # a quick or experimental config never resumes from or replaces the shipped model's files
+        run_dir = here.parent / "runs" / run_name
+        ckpt_path = args.checkpoint or run_dir / "checkpoint.pt"
+        log_dir = args.log_dir or run_dir / "logs"
+        export_dir = args.export_dir or run_dir / "export"
     threads = args.threads or cfg["threads"]
     if threads:
         torch.set_num_threads(int(threads))
@@ -155,6 +170,9 @@ def main(argv=None) -> int:
     state = {"epoch": 0, "best": -1.0, "best_epoch": -1, "bad_validations": 0, "history": [], "elapsed": 0.0}
     if ckpt_path.exists() and not args.no_resume:
         ckpt = torch.load(ckpt_path, map_location=device, weights_only=True)
+        if _without_threads(ckpt.get("config", {})) != _without_threads(cfg):
+            raise SystemExit(f"error: {ckpt_path} was written with another configuration than {args.config}; "
+                             "pass --no-resume to start afresh or --checkpoint for another file")
         net.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
@@ -196,7 +214,7 @@ def main(argv=None) -> int:
                 state.update(best=summary["dice"], best_epoch=state["epoch"], bad_validations=0)
                 if rank == 0:
                     export_model(net, spec, cfg, state, records, args, {"train": train_names, "val": val_names},
-                                 export_dir=args.export_dir)
+                                 export_dir=export_dir)
             else:
                 state["bad_validations"] += 1
         state["elapsed"] += time.time() - t0
