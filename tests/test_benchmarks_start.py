@@ -75,3 +75,19 @@ def test_overlap_quick(tmp_path):
     run_script("overlap.py", "--out", str(out))
     payload = json.loads(out.read_text())
     assert set(payload["mean"]) == {"0.25", "0.5"} and payload["per_case"]
+
+
+def test_postprocess_quick(tmp_path):
+    out = tmp_path / "postprocess.json"
+    run_script("postprocess.py", "--fractions", "none,0.1", "--out", str(out))
+    payload = json.loads(out.read_text())
+    assert set(payload["mean"]) == {"lgg-unet2d", "brats-unet3d"}
+    assert all(set(by_rule) == {"none", "0.1"} for by_rule in payload["mean"].values())
+    assert payload["shipped_fraction"]["lgg-unet2d"] == 0.1
+
+
+def test_network_step_quick(tmp_path):
+    out = tmp_path / "network_step.json"
+    run_script("network_step.py", "--out", str(out))
+    runs = json.loads(out.read_text())["runs"]
+    assert len(runs) == 3 and all(r["median_step_s"] > 0 and r["parameters_m"] > 0 for r in runs)
