@@ -98,3 +98,34 @@ def postprocess(prob: np.ndarray, spec) -> np.ndarray:
     if spec.min_component_fraction:
         masks = np.stack([drop_small_components(m, spec.min_component_fraction) for m in masks])
     return masks
+
+
+def reorient(volume: np.ndarray, affine: np.ndarray, axcodes: str) -> tuple[np.ndarray, np.ndarray]:
+    """(C, z, y, x) napari-order volume with its NIfTI (i, j, k) affine -> the same data with its voxel
+    axes in the orientation ``axcodes`` (nibabel codes for i, j, k, e.g. "LPS"), and the new affine.
+
+    Only flips and axis swaps (no interpolation), so labels reoriented this way stay exact. BraTS 2018
+    files are stored LPS and BraTS-Africa files RAS: without this a model sees one of them mirrored.
+    """
+    import nibabel as nib
+
+    current = nib.orientations.io_orientation(affine)
+    wanted = nib.orientations.axcodes2ornt(tuple(axcodes))
+    transform = nib.orientations.ornt_transform(current, wanted)
+    ijk = np.moveaxis(np.asarray(volume), (1, 2, 3), (3, 2, 1))  # (C, i, j, k)
+    spatial = ijk.shape[1:]
+    out = np.stack([nib.orientations.apply_orientation(channel, transform) for channel in ijk])
+    new_affine = affine @ nib.orientations.inv_ornt_aff(transform, spatial)
+    return np.ascontiguousarray(np.moveaxis(out, (1, 2, 3), (3, 2, 1))), new_affine
+
+
+def stack_neighbours(slices: np.ndarray, context: int) -> np.ndarray:
+    """(Z, C, H, W) -> (Z, C * (2 * context + 1), H, W): each slice with its ``context`` neighbours on
+    either side as extra channels (2.5D input), ordered slice z-context .. z+context, channels within.
+    The first and last slices repeat at the stack's ends (edge padding), as in training.
+    """
+    if context == 0:
+        return slices
+    padded = np.concatenate([slices[:1]] * context + [slices] + [slices[-1:]] * context)
+    z = slices.shape[0]
+    return np.ascontiguousarray(np.concatenate([padded[d : d + z] for d in range(2 * context + 1)], axis=1))
