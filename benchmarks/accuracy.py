@@ -4,8 +4,8 @@
                                   [--device auto|cpu|cuda] [--limit N] [--out JSON] [--quick]
 
 Each validation case folder (training/split.json "val") is read and segmented with
-``napari_brainseg.inference.segment_case`` - exactly what the CLI and the Python API do - with and
-without flip test-time augmentation. Metrics (napari_brainseg.metrics, MONAI underneath; conventions
+``napari_brainseg.engine.segment.segment_case`` - exactly what the CLI and the Python API do - with and
+without flip test-time augmentation. Metrics (napari_brainseg.engine.metrics, MONAI underneath; conventions
 in its docstring): LGG per-patient-volume Dice, IoU, sensitivity, precision; BraTS Dice and HD95 (mm,
 from the voxel spacing) for TC/WT/ET. Writes benchmarks/results/accuracy.json (machine, versions,
 model sha256, per case, means), benchmarks/results/accuracy_overlays.png, and prints a Markdown table
@@ -45,8 +45,8 @@ def _tumour_slice(mask: np.ndarray) -> int:
 
 
 def evaluate_lgg(folder: Path, tta: bool, device: str) -> tuple[dict, dict]:
-    from napari_brainseg.inference import segment_case
-    from napari_brainseg.metrics import overlap_metrics
+    from napari_brainseg.engine.segment import segment_case
+    from napari_brainseg.engine.metrics import overlap_metrics
 
     started = time.perf_counter()
     result, case = segment_case(folder, device=device, tta=tta)
@@ -62,9 +62,9 @@ def evaluate_lgg(folder: Path, tta: bool, device: str) -> tuple[dict, dict]:
 
 
 def evaluate_brats(folder: Path, tta: bool, device: str) -> tuple[dict, dict]:
-    from napari_brainseg.inference import segment_case
-    from napari_brainseg.labels import brats_labels_to_regions
-    from napari_brainseg.metrics import dice_per_channel, hd95_per_channel
+    from napari_brainseg.engine.segment import segment_case
+    from napari_brainseg.conventions import brats_labels_to_regions
+    from napari_brainseg.engine.metrics import dice_per_channel, hd95_per_channel
 
     started = time.perf_counter()
     result, case = segment_case(folder, device=device, tta=tta)
@@ -175,7 +175,7 @@ def main(argv=None) -> int:
                      "(MONAI HausdorffDistanceMetric, 95th percentile, voxel spacing from the NIfTI header); "
                      "BraTS rule: both empty -> Dice 1 / HD95 0, one empty -> Dice 0 / HD95 373.13",
             "tta": "flip TTA: mean of sigmoid outputs over identity + one flip per spatial axis",
-            "path": "napari_brainseg.inference.segment_case on the raw case folder (read, preprocess, infer, "
+            "path": "napari_brainseg.engine.segment.segment_case on the raw case folder (read, preprocess, infer, "
                     "threshold), as the CLI and the widget do",
         },
         "missing_cases": missing,

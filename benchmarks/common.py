@@ -62,7 +62,7 @@ def machine_description() -> dict:
     import numpy
     import torch
 
-    from napari_brainseg.device import cpu_supports_bf16
+    from napari_brainseg.engine.device import cpu_supports_bf16
 
     gpu = None
     if torch.cuda.is_available():
@@ -94,7 +94,7 @@ def machine_description() -> dict:
 
 def model_cards() -> dict:
     """name -> {sha256, epochs_trained, validation mean} from the bundled model cards."""
-    from napari_brainseg.models.registry import MODELS
+    from napari_brainseg.engine.registry import MODELS
 
     out = {}
     for name, spec in MODELS.items():
@@ -179,7 +179,7 @@ def brats_val_folders(data: Path, roots: list[Path], unpack_dir: Path | None = N
 
 def quick_cases(dest: Path, *, brats_shape=(40, 48, 40), lgg_slices=4, lgg_size=64) -> dict[str, Path]:
     """Small synthetic phantoms written as real case folders (for --quick: checks that a script starts)."""
-    from napari_brainseg.sample_data import (
+    from napari_brainseg.phantoms import (
         make_brats_phantom, make_lgg_phantom, write_brats_phantom, write_lgg_phantom,
     )
 

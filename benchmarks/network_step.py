@@ -22,8 +22,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from common import RESULTS, machine_description, write_json  # noqa: E402
 
-from napari_brainseg.device import autocast, cpu_supports_bf16  # noqa: E402
-from napari_brainseg.models.registry import build_network, get_spec  # noqa: E402
+from napari_brainseg.engine.device import autocast, cpu_supports_bf16  # noqa: E402
+from napari_brainseg.engine.registry import build_network, get_spec  # noqa: E402
 
 
 def networks(spec):

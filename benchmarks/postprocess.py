@@ -24,11 +24,11 @@ from common import (  # noqa: E402
     RESULTS, add_common_args, brats_val_folders, lgg_val_folders, machine_description, quick_cases, write_json,
 )
 
-from napari_brainseg.inference import segment_case  # noqa: E402
-from napari_brainseg.labels import brats_labels_to_regions  # noqa: E402
-from napari_brainseg.metrics import dice_per_channel, hd95_per_channel, overlap_metrics  # noqa: E402
-from napari_brainseg.models.registry import get_spec  # noqa: E402
-from napari_brainseg.transforms import postprocess  # noqa: E402
+from napari_brainseg.engine.segment import segment_case  # noqa: E402
+from napari_brainseg.conventions import brats_labels_to_regions  # noqa: E402
+from napari_brainseg.engine.metrics import dice_per_channel, hd95_per_channel, overlap_metrics  # noqa: E402
+from napari_brainseg.engine.registry import get_spec  # noqa: E402
+from napari_brainseg.engine.preprocess import postprocess  # noqa: E402
 
 
 def _rules(text: str) -> dict[str, float | None]:

@@ -58,7 +58,7 @@ BRATS_REFERENCES = [
                   "Dice 1 / HD95 0, exactly one empty -> Dice 0 / HD95 373.13; ensemble of several nnU-Net "
                   "variants, mirroring TTA, region-based training, ET post-processing",
         "comparable": "different data (BraTS 2020 test, 369 training cases) and a heavy ensemble; our metric "
-                      "code follows the same BraTS empty-region rule (napari_brainseg.metrics)",
+                      "code follows the same BraTS empty-region rule (napari_brainseg.engine.metrics)",
     },
 ]
 

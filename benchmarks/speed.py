@@ -11,7 +11,7 @@ imports, allocator) precedes ``--repeats`` timed passes, and the median is repor
 end to end: read the case folder(s) -> preprocess -> infer -> write the labels file(s).
 
 Configurations (BraTS):
-  ours-api   napari_brainseg.inference.segment_case + write_result (what the widget/CLI run)
+  ours-api   napari_brainseg.engine.segment.segment_case + write_result (what the widget/CLI run)
   ours-cli   ``napari-brainseg predict CASES --output DIR --no-overlay`` as a subprocess (timed with
              process start-up and imports; the warm-up pass is not subtracted)
   bundle     the MONAI model-zoo brats_mri_segmentation inference settings: MONAI LoadImage of the 4
@@ -53,9 +53,9 @@ def _patch_network(channels_last: bool, compile_: bool) -> None:
     """Make our API use a channels-last and/or torch.compile'd network (cached, so compiled once)."""
     import torch
 
-    from napari_brainseg import inference
+    from napari_brainseg.engine import segment as engine_segment
 
-    original = inference.load_model
+    original = engine_segment.load_model
     cache = {}
 
     class ChannelsLast(torch.nn.Module):
@@ -82,11 +82,12 @@ def _patch_network(channels_last: bool, compile_: bool) -> None:
             cache[key] = net
         return cache[key]
 
-    inference.load_model = load
+    engine_segment.load_model = load
 
 
 def _ours_api(cases: list[str], out_dir: Path, device: str) -> None:
-    from napari_brainseg.inference import segment_case, write_result
+    from napari_brainseg.engine.segment import segment_case
+    from napari_brainseg.io.cases import write_result
 
     for path in cases:
         result, case = segment_case(path, device=device)
@@ -173,7 +174,7 @@ def run_worker(spec: dict) -> dict:
         def once():
             _reference_pipeline(cases, out_dir, device, net, roi, 0.5, "constant", amp=True)
     elif config == "plain-swi":
-        from napari_brainseg.models.registry import get_spec, load_model
+        from napari_brainseg.engine.registry import get_spec, load_model
 
         net = load_model("brats-unet3d", device)
         roi = get_spec("brats-unet3d").patch_size

@@ -45,7 +45,7 @@ def brats23_case(brats_root) -> Path:
 
 @pytest.fixture(scope="session")
 def brats18_layers(brats18_case):
-    from napari_brainseg.io.napari_readers import read_brats_folder
+    from napari_brainseg.plugin.readers import read_brats_folder
 
     return read_brats_folder(brats18_case)
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from napari_brainseg.errors import BrainsegInputError
-from napari_brainseg.io.napari_readers import get_reader
-from napari_brainseg.labels import brats_labels_to_regions
-from napari_brainseg.metrics import dice_per_channel
+from napari_brainseg.plugin.readers import get_reader
+from napari_brainseg.conventions import brats_labels_to_regions
+from napari_brainseg.engine.metrics import dice_per_channel
 
 
 def layers_by_name(layers) -> dict:

@@ -15,7 +15,7 @@ import tifffile
 
 from napari_brainseg.cli import main
 from napari_brainseg.io.lgg import read_lgg_patient
-from napari_brainseg.metrics import overlap_metrics
+from napari_brainseg.engine.metrics import overlap_metrics
 
 from .dice_floors import BRATS_VAL_CASE, BRATS_WT_DICE_FLOOR, LGG_DICE_FLOOR, LGG_VAL_PATIENT
 from .helpers import copy_case, nibabel_zyx, wt_dice

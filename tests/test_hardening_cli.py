@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_brainseg import inference
+from napari_brainseg.engine import segment as engine_segment
 from napari_brainseg.cli import main
-from napari_brainseg.models import registry
+from napari_brainseg.engine import registry
 
 from .hardening_data import (
     no_temp_files,
@@ -120,7 +120,7 @@ def test_unexpected_exception_is_one_line(tmp_path, capsys, monkeypatch):
     def boom(*_args, **_kwargs):
         raise RuntimeError("something broke\nwith a second line")
 
-    monkeypatch.setattr(inference, "segment", boom)
+    monkeypatch.setattr(engine_segment, "segment", boom)
     status, _, err = predict(capsys, tmp_path / "in", "--output", tmp_path / "out")
     assert status == 1 and error_lines(err) == [f"error: {PATIENT}: something broke"]
 
@@ -203,7 +203,7 @@ def test_paths_with_spaces_and_non_ascii(tmp_path, capsys):
 
 def test_interrupted_mid_cohort(cohort, tmp_path, capsys, monkeypatch):
     out = tmp_path / "out"
-    real = inference.segment_case
+    real = engine_segment.segment_case
     calls = []
 
     def segment_case(*args, **kwargs):
@@ -212,7 +212,7 @@ def test_interrupted_mid_cohort(cohort, tmp_path, capsys, monkeypatch):
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(inference, "segment_case", segment_case)
+    monkeypatch.setattr(engine_segment, "segment_case", segment_case)
     status, stdout, err = predict(capsys, cohort, "--output", out)
     assert status == 130 and error_lines(err) and "interrupted" in error_lines(err)[0]
     assert sorted(p.name for p in out.iterdir()) == ["Brats18_Tiny_1.nii.gz", "Brats18_Tiny_1_overlay.png"]
@@ -220,7 +220,7 @@ def test_interrupted_mid_cohort(cohort, tmp_path, capsys, monkeypatch):
     assert no_temp_files(out)
     first = (out / "Brats18_Tiny_1.nii.gz").stat().st_mtime_ns
 
-    monkeypatch.setattr(inference, "segment_case", real)
+    monkeypatch.setattr(engine_segment, "segment_case", real)
     status, _, err = predict(capsys, cohort, "--output", out)  # neither flag: the finished case is refused
     assert status == 1 and "already exists; pass --overwrite" in err and "summary: 2 of 3" in err
     (out / "Brats18_Tiny_2.nii.gz").unlink()

@@ -17,7 +17,7 @@ import torch
 
 import napari_brainseg
 from napari_brainseg.errors import BrainsegInputError
-from napari_brainseg.models import registry
+from napari_brainseg.engine import registry
 
 MODEL = "lgg-unet2d"
 

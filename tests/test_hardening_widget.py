@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from qtpy.QtCore import QThreadPool
 
-from napari_brainseg import inference
+from napari_brainseg.engine import segment as engine_segment
 
 from .helpers import add_widget
 
@@ -22,7 +22,7 @@ TIMEOUT_MS = 30_000
 
 
 class SlowSegment:
-    """Stands in for ``inference.segment``: steps until released (or stopped), then returns empty labels.
+    """Stands in for ``engine_segment.segment``: steps until released (or stopped), then returns empty labels.
 
     Gives up by itself after 20 s; ``stopped`` is set only when the widget's stop request ended it.
     """
@@ -51,7 +51,7 @@ class SlowSegment:
             raise self.exc
         first = np.asarray(image[0] if isinstance(image, list) else image)
         grid = first.shape if isinstance(image, list) else first.shape[:-1]
-        return inference.SegmentationResult(
+        return engine_segment.SegmentationResult(
             labels=np.zeros(grid, np.uint8), model="lgg-unet2d", device="cpu", label_convention="lgg",
             settings={"device": "cpu"}, volumes_ml={"FLAIR abnormality (tumour)": 0.0},
         )
@@ -60,7 +60,7 @@ class SlowSegment:
 @pytest.fixture
 def slow(monkeypatch):
     fake = SlowSegment()
-    monkeypatch.setattr(inference, "segment", fake)
+    monkeypatch.setattr(engine_segment, "segment", fake)
     yield fake
     fake.release.set()
 
@@ -134,7 +134,7 @@ def test_remove_source_layer_during_run(lgg_viewer, qtbot, slow, errors):
 def test_unexpected_worker_error_is_one_notification(lgg_viewer, qtbot, monkeypatch, errors):
     fake = SlowSegment(exc=RuntimeError("something broke\nwith a second line"))
     fake.release.set()
-    monkeypatch.setattr(inference, "segment", fake)
+    monkeypatch.setattr(engine_segment, "segment", fake)
     widget = add_widget(lgg_viewer)
     before = names(lgg_viewer)
     widget.run()

@@ -11,9 +11,9 @@ import tifffile
 import torch
 
 import napari_brainseg
-from napari_brainseg import inference
+from napari_brainseg.engine import segment as engine_segment
 from napari_brainseg.errors import BrainsegInputError
-from napari_brainseg.labels import convert_brats_labels
+from napari_brainseg.conventions import convert_brats_labels
 
 from .dice_floors import LGG_VAL_PATIENT
 
@@ -112,7 +112,7 @@ def test_should_stop_cancels_without_result(lgg_case):
 
 def test_cuda_oom_retries_smaller_then_cpu(monkeypatch, lgg_case):
     calls = []
-    real_forward = inference._forward
+    real_forward = engine_segment._forward
 
     def forward(spec, x, device, batch, *rest):
         calls.append((device.type, batch))
@@ -120,8 +120,8 @@ def test_cuda_oom_retries_smaller_then_cpu(monkeypatch, lgg_case):
             raise torch.cuda.OutOfMemoryError("CUDA out of memory")
         return real_forward(spec, x, device, batch, *rest)
 
-    monkeypatch.setattr(inference, "_forward", forward)
-    monkeypatch.setattr(inference, "resolve_device", lambda _: torch.device("cuda"))
+    monkeypatch.setattr(engine_segment, "_forward", forward)
+    monkeypatch.setattr(engine_segment, "resolve_device", lambda _: torch.device("cuda"))
     result = napari_brainseg.segment(lgg_case.image[6:8], device="cuda")
     assert calls == [("cuda", 16), ("cuda", 1), ("cpu", 16)]
     assert result.device == "cpu"

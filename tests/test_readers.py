@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_brainseg import labels as conventions
+from napari_brainseg import conventions
 from napari_brainseg.io.lgg import CHANNELS
-from napari_brainseg.io.napari_readers import get_reader
+from napari_brainseg.plugin.readers import get_reader
 
 from .conftest import BRATS18_CASE, BRATS23_CASE, LGG_PATIENT
 from .helpers import copy_case, gunzip, layers_by_name, nibabel_zyx

@@ -87,7 +87,7 @@ def test_scripted_napari_session(readme_folder, readme_viewer):
 def test_write_result_refuses_a_file_as_output_folder(tmp_path):
     import napari_brainseg as nb
     from napari_brainseg.errors import BrainsegInputError
-    from napari_brainseg.sample_data import write_lgg_phantom
+    from napari_brainseg.phantoms import write_lgg_phantom
 
     case = nb.read_case(write_lgg_phantom(tmp_path / "in"))
     result = nb.segment(case.image, device="cpu")

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from qtpy.QtCore import QTimer
 
-from napari_brainseg.layer_names import brats_modality, lgg_channel, looks_like_brats_2023
-from napari_brainseg.metrics import dice_per_channel
+from napari_brainseg.plugin.layer_names import brats_modality, lgg_channel, looks_like_brats_2023
+from napari_brainseg.engine.metrics import dice_per_channel
 
 from .dice_floors import BRATS_VAL_CASE, BRATS_WT_DICE_FLOOR, LGG_DICE_FLOOR, LGG_VAL_PATIENT
 from .helpers import add_widget, wt_dice
@@ -176,7 +176,7 @@ def test_cancel_adds_no_layer(make_napari_viewer, qtbot, brats18_case, errors):
 
 def test_docking_the_widget_does_not_import_torch():
     """torch and MONAI load in a background thread after docking; imported by the dock they freeze napari ~1 s."""
-    code = "import sys, napari_brainseg.widget; print(sorted(m for m in ('torch', 'monai') if m in sys.modules))"
+    code = "import sys, napari_brainseg.plugin.widget; print(sorted(m for m in ('torch', 'monai') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

@@ -8,7 +8,7 @@ import pytest
 import tifffile
 
 from napari_brainseg.errors import BrainsegInputError
-from napari_brainseg.io.napari_readers import get_reader, read_lgg_folder
+from napari_brainseg.plugin.readers import get_reader, read_lgg_folder
 from napari_brainseg.io.writer import write_labels
 
 from .conftest import BRATS18_CASE, LGG_PATIENT

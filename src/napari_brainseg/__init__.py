@@ -5,13 +5,13 @@ __version__ = "0.1.0"
 # The scripted API, imported on first use so that `import napari_brainseg` (which napari does to
 # read the manifest) does not pull in torch and MONAI.
 _API = {
-    "segment": "inference",
-    "segment_case": "inference",
-    "read_case": "inference",
-    "write_result": "inference",
-    "SegmentationResult": "inference",
-    "labels_layer_kwargs": "result_layer",
-    "MODELS": "models.registry",
+    "segment": "engine.segment",
+    "segment_case": "engine.segment",
+    "SegmentationResult": "engine.segment",
+    "read_case": "io.cases",
+    "write_result": "io.cases",
+    "labels_layer_kwargs": "plugin.layer_style",
+    "MODELS": "engine.registry",
 }
 __all__ = ["__version__", *_API]
 

@@ -60,7 +60,7 @@ def _resolved(path: Path) -> Path:
 
 
 def _search(path: Path, depth: int, skip=frozenset()) -> list[CaseInput]:
-    from .inference import case_kind
+    from .io.cases import case_kind
 
     try:
         if case_kind(path) is not None:
@@ -110,8 +110,9 @@ def _overlay_inputs(case, labels):
 
 
 def predict_one(case_input: CaseInput, args) -> list[str]:
-    from .inference import output_paths, read_case, segment_case, write_result
-    from .overlay import write_overlay_png
+    from .engine.segment import segment_case
+    from .io.cases import output_paths, read_case, write_result
+    from .io.overlay import write_overlay_png
 
     case = read_case(case_input.path)
     name = case_input.name = getattr(case, "case_id", None) or case.patient_id
@@ -190,7 +191,7 @@ def run_predict(args) -> int:
 
 def write_samples(dest: Path) -> list[Path]:
     """The synthetic BraTS phantom and LGG stack as case folders under ``dest``."""
-    from .sample_data import write_brats_phantom, write_lgg_phantom
+    from .phantoms import write_brats_phantom, write_lgg_phantom
 
     dest.mkdir(parents=True, exist_ok=True)
     return [write_brats_phantom(dest), write_lgg_phantom(dest)]
@@ -203,7 +204,7 @@ def run_sample(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .models.registry import MODELS
+    from .engine.registry import MODELS
 
     parser = argparse.ArgumentParser(prog="napari-brainseg", description="Brain-tumour segmentation of BraTS and LGG MRI.")
     commands = parser.add_subparsers(dest="command", required=True)

@@ -1,1 +1,1 @@
-"""Reading and writing cases: arrays plus the geometry needed to write results back. No model logic."""
+"""napari-free reading and writing: arrays plus the geometry needed to write results back (nifti, brats, lgg, cases, writer, overlay). No model logic, no napari."""

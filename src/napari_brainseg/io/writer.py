@@ -163,18 +163,3 @@ def write_labels_lgg(folder, data, metadata: dict | None = None, *, overwrite: b
     for target, plane in zip(targets, binary):
         _atomic_write(target, lambda tmp, plane=plane: tifffile.imwrite(tmp, plane))
     return [str(t) for t in targets]
-
-
-# napari writer contributions: napari's save dialog has already confirmed any overwrite.
-
-
-def napari_write_labels_nifti(path: str, data, attributes: dict) -> list[str]:
-    return [
-        write_labels_nifti(
-            path, data, attributes.get("metadata"), scale=attributes.get("scale"), overwrite=True
-        )
-    ]
-
-
-def napari_write_labels_lgg(path: str, data, attributes: dict) -> list[str]:
-    return write_labels_lgg(path, data, attributes.get("metadata"), overwrite=True)

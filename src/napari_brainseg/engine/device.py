@@ -10,7 +10,7 @@ import contextlib
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from .errors import BrainsegInputError
+from ..errors import BrainsegInputError
 
 if TYPE_CHECKING:
     import torch

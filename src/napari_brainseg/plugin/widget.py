@@ -1,4 +1,4 @@
-"""The napari dock widget: a thin GUI over :func:`napari_brainseg.inference.segment`.
+"""The napari dock widget: a thin GUI over :func:`napari_brainseg.engine.segment.segment`.
 
 Pick the model and its input layers (auto-filled from layer names), press Run: the segmentation
 runs in a napari ``thread_worker`` so the viewer stays responsive, a napari progress bar follows
@@ -19,20 +19,19 @@ import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, Label, PushButton
 from qtpy.QtCore import QObject, Signal
 
-from . import labels as label_conventions
-from .device import DEVICES
-from .errors import BrainsegInputError, first_line
-from .io.brats import MODALITIES
-from .io.lgg import CHANNELS
-from .limits import check_size
+from .. import conventions as label_conventions
+from ..engine.device import DEVICES
+from ..engine.registry import BRATS_MODEL, LGG_MODEL, MODELS
+from ..errors import BrainsegInputError, first_line
+from ..io.brats import MODALITIES
+from ..io.lgg import CHANNELS
+from ..limits import check_size
 from .layer_names import brats_modality, lgg_channel, looks_like_brats_2023
-from .models.registry import MODELS
-from .result_layer import SourceGeometry, result_layer_kwargs
+from .layer_style import SourceGeometry, result_layer_kwargs
 
 if TYPE_CHECKING:
     import napari
 
-BRATS_MODEL, LGG_MODEL = "brats-unet3d", "lgg-unet2d"
 _MODALITY_TITLES = {"flair": "FLAIR", "t1": "T1", "t1ce": "T1ce", "t2": "T2"}
 _TRUTH_KINDS = {"brats_seg", "lgg_mask", "nifti_seg"}
 _TRUTH_WORDS = ("seg", "mask", "label", "truth", "gt")
@@ -379,20 +378,20 @@ def _warm_up_in_background():
     """
     import sys
 
-    if "napari_brainseg.inference" not in sys.modules:
+    if "napari_brainseg.engine.segment" not in sys.modules:
         threading.Thread(target=_import_inference, name="brainseg-warm-up", daemon=True).start()
 
 
 def _import_inference():
     try:
-        from . import inference  # noqa: F401
+        from ..engine import segment  # noqa: F401
     except Exception:  # noqa: BLE001 - a broken install is reported by the first Run, as one notification
         pass
 
 
 def _compute(job: Job, progress, should_stop):
     """Worker-thread body: segment, then (when a ground truth was open) score against it."""
-    from .inference import segment
+    from ..engine.segment import segment
 
     arrays = [np.asarray(a) for a in job.arrays]
     image = arrays[0] if len(arrays) == 1 else arrays
@@ -417,7 +416,7 @@ def build_labels_layer(job: Job, result, dice: dict | None):
 
 def dice_against(pred: np.ndarray, pred_convention: str, truth: np.ndarray, truth_convention: str | None) -> dict:
     """Dice per class: BraTS regions WT, TC, ET; LGG the tumour."""
-    from .metrics import dice_per_channel
+    from ..engine.metrics import dice_per_channel
 
     if pred_convention == "lgg":
         return {"tumour": dice_per_channel((pred > 0)[None], (truth > 0)[None])[0]}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import labels as label_conventions
+from .. import conventions as label_conventions
 
 N_PANELS = 3
 
@@ -44,7 +44,7 @@ def write_overlay_png(path, image: np.ndarray, labels: np.ndarray, convention: s
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
-    from .io.writer import _atomic_write
+    from .writer import _atomic_write
 
     image, labels = np.asarray(image, dtype=np.float32), np.asarray(labels)
     if labels.ndim == 2:

@@ -158,7 +158,7 @@ def make_lgg_phantom(
     return LggPhantom(patient_id, np.stack(channels, axis=-1), mask, list(range(1, n_slices + 1)))
 
 
-def _nifti_header(spacing_zyx, dtype, shape_zyx) -> nib.Nifti1Header:
+def nifti_header(spacing_zyx, dtype, shape_zyx) -> nib.Nifti1Header:
     header = nib.Nifti1Header()
     header.set_data_dtype(dtype)
     header.set_data_shape(tuple(reversed(shape_zyx)))
@@ -177,7 +177,7 @@ def write_brats_phantom(dest: str | Path, phantom: BratsPhantom | None = None, *
     if with_seg:
         volumes["seg"] = phantom.seg
     for suffix, data in volumes.items():
-        image = nib.Nifti1Image(napari_to_nifti(data), phantom.affine, _nifti_header(phantom.spacing, data.dtype, data.shape))
+        image = nib.Nifti1Image(napari_to_nifti(data), phantom.affine, nifti_header(phantom.spacing, data.dtype, data.shape))
         image.set_qform(phantom.affine, code=1)
         image.set_sform(phantom.affine, code=1)
         nib.save(image, str(folder / f"{phantom.case_id}_{suffix}.nii.gz"))
@@ -197,30 +197,3 @@ def write_lgg_phantom(dest: str | Path, phantom: LggPhantom | None = None, *, wi
         if with_masks:
             tifffile.imwrite(f"{stem}_mask.tif", phantom.mask[index] * np.uint8(255))
     return folder
-
-
-# napari sample-data contributions (File > Open Sample > napari-brainseg)
-
-
-def brats_phantom_layers():
-    from .io.napari_readers import brats_layers
-
-    phantom = make_brats_phantom()
-    header = _nifti_header(phantom.spacing, np.int16, phantom.shape)
-    return brats_layers(
-        phantom.case_id + " (synthetic)",
-        phantom.images,
-        phantom.seg,
-        label_convention="brats2018",
-        spacing=phantom.spacing,
-        affine=phantom.affine,
-        header=header,
-        source=None,
-    )
-
-
-def lgg_phantom_layers():
-    from .io.napari_readers import lgg_layers
-
-    phantom = make_lgg_phantom()
-    return lgg_layers(phantom.patient_id + " (synthetic)", phantom.image, phantom.mask, phantom.slice_numbers, None)

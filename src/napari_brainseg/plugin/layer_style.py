@@ -1,4 +1,5 @@
-"""A segmentation result as napari labels-layer arguments, shared by the dock widget and scripts.
+"""Labels-layer styles: a label convention's colours and class names, and a segmentation result as napari
+labels-layer arguments, shared by the readers, the dock widget and scripts.
 
 The layer takes the source image layer's scale, translate, affine and metadata (so the plugin's
 writer saves it with the source's NIfTI geometry or as LGG mask slices), named classes, fixed
@@ -10,8 +11,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from napari.utils.colormaps import DirectLabelColormap
 
-from . import labels as label_conventions
+from .. import conventions as label_conventions
+
+
+def convention_layer_kwargs(convention: str) -> dict:
+    """napari Labels-layer styling for ``convention``: fixed colours, class names as ``features``, and
+    ``metadata`` with ``label_convention`` and ``label_names``."""
+    table = label_conventions.CONVENTIONS[convention]
+    names = {0: "background", **table.names()}
+    return {
+        "colormap": DirectLabelColormap(color_dict=table.colors()),
+        "features": {"index": list(names), "class": list(names.values())},
+        "metadata": {"label_convention": convention, "label_names": names},
+    }
 
 
 @dataclass(frozen=True)
@@ -40,7 +54,7 @@ class SourceGeometry:
 
 def result_layer_kwargs(result, source: SourceGeometry | None = None, extra_metadata: dict | None = None) -> dict:
     """Keyword arguments for ``napari.layers.Labels(result.labels, **kwargs)`` (or ``viewer.add_labels``)."""
-    style = label_conventions.convention_layer_kwargs(result.label_convention)
+    style = convention_layer_kwargs(result.label_convention)
     metadata = {
         **(source.metadata if source else {}),
         **style["metadata"],

@@ -20,6 +20,8 @@ if TYPE_CHECKING:  # imported where used, so listing MODELS (the widget does) st
     import torch
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
+BRATS_MODEL = "brats-unet3d"
+LGG_MODEL = "lgg-unet2d"
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,7 @@ class ModelSpec:
     spatial_dims: int
     in_channels: tuple[str, ...]  # what each input channel must be, in order
     out_channels: tuple[str, ...]  # what each sigmoid output channel predicts
-    label_convention: str  # default convention of the labels it produces (labels.CONVENTIONS)
+    label_convention: str  # default convention of the labels it produces (conventions.CONVENTIONS)
     network: dict = field(default_factory=dict)  # monai.networks.nets.UNet keyword arguments
     patch_size: tuple[int, ...] = ()  # training patch and sliding-window ROI
     threshold: float = 0.5
@@ -63,7 +65,7 @@ MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
         ModelSpec(
-            name="lgg-unet2d",
+            name=LGG_MODEL,
             title="2D U-Net, LGG FLAIR abnormality (kaggle_3m slices)",
             spatial_dims=2,
             in_channels=("pre-contrast", "FLAIR", "post-contrast"),
@@ -74,7 +76,7 @@ MODELS: dict[str, ModelSpec] = {
             min_component_fraction=0.1,
         ),
         ModelSpec(
-            name="brats-unet3d",
+            name=BRATS_MODEL,
             title="3D U-Net, BraTS glioma sub-regions (TC, WT, ET)",
             spatial_dims=3,
             in_channels=("flair", "t1", "t1ce", "t2"),

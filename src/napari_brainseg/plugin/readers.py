@@ -18,11 +18,12 @@ from typing import Callable
 
 import numpy as np
 
-from .. import labels as label_conventions
+from .. import conventions as label_conventions
 from ..errors import BrainsegInputError
-from .brats import LABEL_CONVENTION, MODALITIES, SUFFIX_FOR, find_case_files, parse_brats_name, read_brats_case
-from .lgg import CHANNELS, find_patient_slices, parse_slice_name, read_lgg_image, read_lgg_mask, read_lgg_patient
-from .nifti import Volume, is_nifti_path, read_nifti, strip_nifti_suffix
+from ..io.brats import LABEL_CONVENTION, MODALITIES, SUFFIX_FOR, find_case_files, parse_brats_name, read_brats_case
+from ..io.lgg import CHANNELS, find_patient_slices, parse_slice_name, read_lgg_image, read_lgg_mask, read_lgg_patient
+from ..io.nifti import Volume, is_nifti_path, read_nifti, strip_nifti_suffix
+from .layer_style import convention_layer_kwargs
 
 LayerTuple = tuple  # (data, kwargs, layer_type)
 ReaderFn = Callable[[str], list]
@@ -80,7 +81,7 @@ def _raiser(exc: BrainsegInputError) -> ReaderFn:
 
 
 # --------------------------------------------------------------------------------------------
-# layer building blocks, shared with sample_data
+# layer building blocks, shared with sample_data.py
 
 
 def robust_contrast_limits(data: np.ndarray, low: float = 0.5, high: float = 99.5) -> tuple[float, float]:
@@ -126,7 +127,7 @@ def labels_layer(data, name: str, scale, metadata: dict, convention: str | None)
     """A labels layer; with a known convention its classes get names (``features``) and fixed colours."""
     kwargs = {"name": name, "scale": tuple(scale), "metadata": {**metadata, "label_convention": convention}}
     if convention is not None:
-        style = label_conventions.convention_layer_kwargs(convention)
+        style = convention_layer_kwargs(convention)
         kwargs["metadata"].update(style.pop("metadata"))
         kwargs.update(style)
     return data, kwargs, "labels"

@@ -1,6 +1,6 @@
 """Network forward passes on preprocessed arrays: the part training validation and inference share.
 
-Input here is already normalised (see ``transforms``); output is per-channel sigmoid probability on
+Input here is already normalised (see ``preprocess``); output is per-channel sigmoid probability on
 the same grid. Volumes go through MONAI's ``sliding_window_inference`` with Gaussian blending so
 that any size works with a fixed memory footprint; LGG slices go through in batches.
 """

@@ -100,17 +100,3 @@ def guess_brats_convention(labels: np.ndarray) -> str | None:
     if values and values <= {1, 2, 3} and 3 in values:
         return "brats2023"
     return None
-
-
-def convention_layer_kwargs(convention: str) -> dict:
-    """napari Labels-layer styling for ``convention``: fixed colours, class names as ``features``, and
-    ``metadata`` with ``label_convention`` and ``label_names``."""
-    from napari.utils.colormaps import DirectLabelColormap  # napari only when a layer is built
-
-    table = CONVENTIONS[convention]
-    names = {0: "background", **table.names()}
-    return {
-        "colormap": DirectLabelColormap(color_dict=table.colors()),
-        "features": {"index": list(names), "class": list(names.values())},
-        "metadata": {"label_convention": convention, "label_names": names},
-    }

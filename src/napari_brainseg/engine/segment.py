@@ -1,0 +1,190 @@
+"""The one inference path: arrays (or a read case) in, a labels array on the input's grid out.
+
+The widget, the Python API and the CLI all call :func:`segment`; it uses the same preprocessing
+(``preprocess``) and forward passes (``window``) as training validation, so a model behaves here
+exactly as it was measured. Post-processing is the model's sigmoid threshold and small-component
+cleanup (``preprocess.postprocess``), then for BraTS the nested regions (TC, WT, ET) become labels in the requested convention (2018: 1/2/4, 2023: 1/2/3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping
+
+import numpy as np
+import torch
+
+from .. import conventions as label_conventions
+from ..errors import BrainsegInputError
+from ..io.cases import case_name, read_case
+from .device import resolve_device
+from .inputs import from_case, normalise_convention, prepare_input
+from .preprocess import postprocess, preprocess_brats, preprocess_lgg, uncrop
+from .registry import BRATS_MODEL, LGG_MODEL, MODELS, ModelSpec, get_spec, load_model
+from .window import predict_slices, predict_volume
+
+# Sliding-window settings as in training validation (training/configs/brats-unet3d.json), Gaussian
+# blending. benchmarks/overlap.py on the 6 validation cases: overlap 0.5 adds 0.001-0.002 Dice for 45 %
+# more inference time, so 0.25 stays.
+SW_OVERLAP = 0.25
+SW_BATCH_SIZE = 2
+SLICE_BATCH_SIZE = 16
+
+ProgressFn = Callable[[int, int], None]
+
+@dataclass
+class SegmentationResult:
+    labels: np.ndarray  # uint8, on the input's spatial grid
+    model: str
+    device: str  # the device that produced the labels (after any fallback)
+    label_convention: str  # conventions.CONVENTIONS key
+    settings: dict  # everything needed to reproduce the run
+    volumes_ml: dict[str, float]  # class name -> volume in mL (from ``spacing``)
+    probabilities: np.ndarray | None = None  # (K, *grid) float32 sigmoid outputs when asked for
+    messages: list[str] = field(default_factory=list)  # fallbacks and assumptions, one line each
+
+    @property
+    def class_names(self) -> dict[int, str]:
+        return label_conventions.CONVENTIONS[self.label_convention].names()
+
+
+def _forward(spec: ModelSpec, x: np.ndarray, device: torch.device, sw_batch: int, tta: bool, progress, should_stop):
+    net = load_model(spec.name, device)
+    if spec.spatial_dims == 3:
+        return predict_volume(
+            net, x, device, spec.patch_size, sw_batch_size=sw_batch, overlap=SW_OVERLAP, tta=tta, amp=True,
+            progress=progress, should_stop=should_stop,
+        )
+    return predict_slices(
+        net, x, device, batch_size=sw_batch, tta=tta, amp=True, progress=progress, should_stop=should_stop
+    )
+
+
+def _run_with_fallbacks(spec, x, device, tta, progress, should_stop, messages) -> tuple[np.ndarray, torch.device]:
+    """Run on ``device``; on CUDA out-of-memory retry with batch 1, then on the CPU - never half a result."""
+    batch = SW_BATCH_SIZE if spec.spatial_dims == 3 else SLICE_BATCH_SIZE
+    attempts = [(device, batch)]
+    if device.type == "cuda":
+        attempts += [(device, 1), (torch.device("cpu"), batch)]
+    for index, (dev, size) in enumerate(attempts):
+        try:
+            return _forward(spec, x, dev, size, tta, progress, should_stop), dev
+        except torch.cuda.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            if index + 1 == len(attempts):
+                raise
+            nxt_dev, nxt_size = attempts[index + 1]
+            where = "on the CPU" if nxt_dev.type == "cpu" else f"with batch size {nxt_size}"
+            messages.append(f"CUDA ran out of memory with batch size {size}; retried {where}")
+    raise AssertionError("unreachable")
+
+
+def voxel_volume_ml(spacing, ndim: int) -> tuple[float, bool]:
+    """Volume of one voxel in mL and whether the spacing was assumed (1 mm) rather than known."""
+    if spacing is None:
+        return 1e-3, True
+    spacing = tuple(float(s) for s in spacing)[-ndim:]
+    return float(np.prod(spacing)) / 1000.0, False  # a 2D pixel counts as 1 mm thick
+
+
+def class_volumes_ml(labels: np.ndarray, convention: str, voxel_ml: float) -> dict[str, float]:
+    counts = np.bincount(labels.ravel(), minlength=256)
+    table = label_conventions.CONVENTIONS[convention]
+    return {c.name: float(counts[c.value]) * voxel_ml for c in table.classes}
+
+
+def segment(
+    image,
+    model: str | None = None,
+    *,
+    device: str = "auto",
+    tta: bool = False,
+    convention: str | None = None,
+    spacing=None,
+    progress: ProgressFn | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    return_probabilities: bool = False,
+) -> SegmentationResult:
+    """Segment one image with a bundled model.
+
+    ``image``: for ``brats-unet3d`` a (4, z, y, x) stack FLAIR, T1, T1ce, T2 (napari order), a
+    dict of those modality arrays, or a read BraTS case; for ``lgg-unet2d`` a (Z, H, W, 3) or
+    (H, W, 3) kaggle_3m-style image (channels pre-contrast, FLAIR, post-contrast), three channel
+    arrays, or a read LGG case. ``model`` defaults to the one matching the input. ``convention``
+    picks the BraTS label values ('2018': 1/2/4, default; '2023': 1/2/3). ``spacing`` (mm, per
+    spatial axis) gives the volumes in mL; without it 1 mm voxels are assumed and said so.
+    ``progress(done, total)`` is called after each network step; ``should_stop()`` returning True
+    aborts with :class:`InterruptedError`.
+    """
+    defaults = {}
+    if hasattr(image, "stacked") or hasattr(image, "slice_numbers"):
+        image, case_model, defaults = from_case(image)
+        model = model or case_model
+    array, model, single_slice = prepare_input(image, model)
+    spec = get_spec(model)
+    convention = normalise_convention(convention or defaults.get("convention"), model)
+    spacing = spacing if spacing is not None else defaults.get("spacing")
+    dev = resolve_device(device)
+    messages: list[str] = []
+
+    if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+        messages.append("the image holds NaN/Inf voxels; they were treated as background")
+    elif array.min() == array.max():
+        messages.append("the image is constant (no contrast), so there is nothing to segment; the labels are empty")
+    if spec.spatial_dims == 3:
+        x, box = preprocess_brats(array)
+        prob_crop, used = _run_with_fallbacks(spec, x, dev, tta, progress, should_stop, messages)
+        # post-process the crop only: outside it the probabilities are 0, so no mask voxel is lost
+        regions = uncrop(postprocess(prob_crop, spec), box, array.shape[1:])
+        labels = label_conventions.brats_regions_to_labels(regions, convention)
+        prob = uncrop(prob_crop, box, array.shape[1:]) if return_probabilities else None
+    else:
+        x = preprocess_lgg(array)  # NaN/Inf become background in the shared normalisation
+        prob_slices, used = _run_with_fallbacks(spec, x, dev, tta, progress, should_stop, messages)
+        prob = np.moveaxis(prob_slices, 1, 0)  # (K, Z, H, W)
+        labels = postprocess(prob, spec)[0].astype(np.uint8)  # components across the whole stack
+        if single_slice:
+            prob, labels = prob[:, 0], labels[0]
+
+    voxel_ml, assumed = voxel_volume_ml(spacing, labels.ndim)
+    if assumed:
+        messages.append("voxel spacing unknown: volumes assume 1 mm voxels")
+    settings = {
+        "model": model,
+        "device": str(used),
+        "device_requested": str(device),
+        "tta": bool(tta),
+        "threshold": spec.threshold,
+        "min_component_fraction": spec.min_component_fraction,
+        "label_convention": convention,
+        "spacing_mm": None if spacing is None else [float(s) for s in spacing],
+    }
+    if spec.spatial_dims == 3:
+        settings.update(roi_size=list(spec.patch_size), sw_overlap=SW_OVERLAP, blending="gaussian")
+    return SegmentationResult(
+        labels=labels,
+        model=model,
+        device=str(used),
+        label_convention=convention,
+        settings=settings,
+        volumes_ml=class_volumes_ml(labels, convention, voxel_ml),
+        probabilities=prob.astype(np.float32, copy=False) if return_probabilities else None,
+        messages=messages,
+    )
+
+
+def segment_case(path_or_case, model: str | None = None, **kwargs):
+    """Read a case folder (or take a read case) and segment it; returns ``(result, case)``.
+
+    BraTS labels come back in the case's own convention unless ``convention`` is given.
+    """
+    case = path_or_case if hasattr(path_or_case, "images") or hasattr(path_or_case, "image") else read_case(path_or_case)
+    expected = BRATS_MODEL if hasattr(case, "stacked") else LGG_MODEL
+    if model is not None and model != expected:
+        kind = "BraTS case" if expected == BRATS_MODEL else "LGG patient"
+        raise BrainsegInputError(f"{case_name(case)}: model {model} does not fit a {kind} (use {expected})")
+    return segment(case, expected, **kwargs), case
+
+
+__all__ = ["MODELS", "SegmentationResult", "segment", "segment_case"]

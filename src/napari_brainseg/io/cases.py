@@ -1,0 +1,104 @@
+"""Case folders on disk: which kind a folder is, reading it, and writing a result next to it like the
+case's own files. No model logic.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import BrainsegInputError
+from ..limits import check_size
+
+
+def case_kind(path) -> str | None:
+    """'brats' for a BraTS case folder, 'lgg' for an LGG patient folder, else None."""
+    from .brats import find_case_files
+    from .lgg import find_patient_slices
+
+    path = Path(path)
+    if not path.is_dir():
+        return None
+    if find_case_files(path) is not None:
+        return "brats"
+    if find_patient_slices(path) is not None:
+        return "lgg"
+    return None
+
+
+def read_case(path):
+    """A BraTS case folder -> ``BratsCase``; an LGG patient folder -> ``LggCase``."""
+    from .brats import read_brats_case
+    from .lgg import read_lgg_patient
+
+    kind = case_kind(path)
+    if kind is not None:
+        _check_case_size(Path(path), kind)
+    if kind == "brats":
+        return read_brats_case(path, require_all=True)
+    if kind == "lgg":
+        return read_lgg_patient(path)
+    raise BrainsegInputError(f"{path}: not a BraTS case folder or an LGG patient folder")
+
+
+def _check_case_size(path: Path, kind: str) -> None:
+    """The size guard from the files' headers alone, so an over-large case is refused before it is read."""
+    if kind == "brats":
+        import nibabel as nib
+
+        from .brats import find_case_files
+
+        first = next(iter(find_case_files(path).images.values()), None)
+        if first is None:
+            return
+        try:
+            shape = nib.load(str(first)).shape  # header only: the data stays on disk
+        except Exception:
+            return  # unreadable: read_brats_case reports it with the file name
+        check_size(shape[:3], f"{first.name}")
+        return
+    import tifffile
+
+    from .lgg import find_patient_slices
+
+    slices = find_patient_slices(path)
+    try:
+        with tifffile.TiffFile(str(slices[0].image)) as tif:
+            plane = tif.pages.first.shape[:2]
+    except Exception:
+        return
+    check_size((len(slices), *plane), f"{path.name} ({len(slices)} slices)")
+
+
+def case_name(case) -> str:
+    return getattr(case, "case_id", None) or case.patient_id
+
+
+def output_paths(case, output_dir) -> list[Path]:
+    """The files :func:`write_result` writes for ``case`` (for overwrite checks before running)."""
+    output_dir = Path(output_dir)
+    if hasattr(case, "stacked"):
+        return [output_dir / f"{case.case_id}.nii.gz"]
+    folder = output_dir / case.patient_id
+    return [folder / f"{case.patient_id}_{n}_mask.tif" for n in case.slice_numbers]
+
+
+def write_result(result, case, output_dir, *, overwrite: bool = False) -> list[str]:
+    """Write labels like the case's own files into ``output_dir`` (created if missing); atomic (temp
+    name + rename); refuses to overwrite.
+
+    BraTS case C -> ``output_dir/C.nii.gz`` (uint8, the case's affine and header); LGG patient P ->
+    ``output_dir/P/P_<n>_mask.tif`` (uint8 0/255) for every slice n.
+    """
+    from .writer import write_labels_lgg, write_labels_nifti
+
+    output_dir = Path(output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise BrainsegInputError(f"{output_dir}: the output path is a file, not a folder")
+    output_dir.mkdir(parents=True, exist_ok=True)  # as the CLI's --output
+    if hasattr(case, "stacked"):
+        if result.labels.shape != case.reference.data.shape:
+            raise BrainsegInputError(f"{case.case_id}: labels shape {result.labels.shape} differs from the case grid")
+        meta = {"nifti_affine": case.affine, "nifti_header": bytes(case.reference.header.binaryblock)}
+        return [write_labels_nifti(output_dir / f"{case.case_id}.nii.gz", result.labels, meta, overwrite=overwrite)]
+    meta = {"brainseg": {"patient_id": case.patient_id, "slice_numbers": list(case.slice_numbers)}}
+    return write_labels_lgg(output_dir / case.patient_id, result.labels, meta, overwrite=overwrite)
