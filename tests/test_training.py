@@ -28,13 +28,13 @@ def run(args, **kw):
 @pytest.fixture(scope="module")
 def lgg_cache(tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
-    run([sys.executable, "training/prepare.py", "lgg", "--cache", str(cache), "--config", "training/configs/quick-lgg.json"])
+    run([sys.executable, "-m", "training.prepare", "lgg", "--cache", str(cache), "--config", "training/configs/quick-lgg.json"])
     return cache
 
 
 def train(cache, out: Path, *extra, config="training/configs/quick-lgg.json", launcher=None):
     launcher = launcher or [sys.executable]
-    run(launcher + ["training/train.py", "--config", config, "--cache", str(cache), "--checkpoint", str(out / "ck.pt"),
+    run(launcher + ["-m", "training.train", "--config", config, "--cache", str(cache), "--checkpoint", str(out / "ck.pt"),
                     "--log-dir", str(out / "log"), "--export-dir", str(out / "weights"), *extra])
     return torch.load(out / "ck.pt", weights_only=True)
 
@@ -43,7 +43,7 @@ def test_quick_lgg_run_exports_model_card_and_logs(lgg_cache, tmp_path):
     ckpt = train(lgg_cache, tmp_path, "--no-resume")
     assert ckpt["state"]["epoch"] == 2 and set(ckpt) >= {"model", "optimizer", "scheduler", "state", "torch_rng"}
     card = json.loads((tmp_path / "weights" / "lgg-unet2d.json").read_text())
-    from napari_brainseg.models.registry import sha256_of
+    from napari_brainseg.engine.registry import sha256_of
 
     assert card["sha256"] == sha256_of(tmp_path / "weights" / "lgg-unet2d.pt")
     assert 0.0 <= card["validation"]["mean"]["dice"] <= 1.0
@@ -82,7 +82,7 @@ def test_quick_brats_run(tmp_path):
     names = cases["train_cases"] + cases["val_cases"]
     run(["bash", str(DATA / "brats" / "unpack.sh"), str(unpacked), *names])
     cache = tmp_path / "cache"
-    run([sys.executable, "training/prepare.py", "brats", "--cache", str(cache), "--brats-root", str(unpacked),
+    run([sys.executable, "-m", "training.prepare", "brats", "--cache", str(cache), "--brats-root", str(unpacked),
          "--config", "training/configs/quick-brats.json"])
     ckpt = train(cache, tmp_path / "run", "--no-resume", config="training/configs/quick-brats.json")
     assert ckpt["state"]["epoch"] == 2

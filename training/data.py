@@ -1,6 +1,6 @@
-"""Training data: the patient split and a compact preprocessed cache.
+"""Training data: case lists, the round-1 split and a compact preprocessed cache.
 
-The cache holds exactly what inference feeds the network (``napari_brainseg.transforms``):
+The cache holds exactly what inference feeds the network (``napari_brainseg.engine.preprocess``):
 LGG stacks z-scored per patient, BraTS volumes cropped to the brain and z-scored, both stored as
 float16 in compressed ``.npz`` files so that data loading stays off the 2-core critical path.
 Cases are read with the package's own readers, i.e. in the layouts users have on disk.
@@ -16,11 +16,12 @@ import numpy as np
 
 from napari_brainseg.io.brats import find_case_files, read_brats_case
 from napari_brainseg.io.lgg import PATIENT_FOLDER, read_lgg_patient
-from napari_brainseg.labels import brats_labels_to_regions, convert_brats_labels
-from napari_brainseg.transforms import preprocess_brats, preprocess_lgg
+from napari_brainseg.conventions import brats_labels_to_regions, convert_brats_labels
+from napari_brainseg.engine.preprocess import preprocess_brats, preprocess_lgg, reorient
 
 HERE = Path(__file__).parent
-SPLIT_FILE = HERE / "split.json"
+SPLIT_FILE = HERE / "split.json"  # round 1's single train/validation split (the shipped models)
+BRATS_ORIENTATION = "LPS"  # BraTS 2018-2021 files are stored LPS; others (BraTS-Africa: RAS) are reoriented
 
 
 def data_root() -> Path:
@@ -69,9 +70,11 @@ def cache_lgg(folder: Path, out: Path) -> None:
 
 def cache_brats(folder: Path, out: Path) -> None:
     case = read_brats_case(folder, require_all=True)
-    image, box = preprocess_brats(case.stacked())
+    stack, _ = reorient(case.stacked(), case.affine, BRATS_ORIENTATION)
+    seg = reorient(case.seg[None], case.affine, BRATS_ORIENTATION)[0][0]
+    image, box = preprocess_brats(stack)
     start, end = box
-    seg = case.seg[tuple(slice(s, e) for s, e in zip(start, end))]
+    seg = seg[tuple(slice(s, e) for s, e in zip(start, end))]
     # always store 2018 label values so regions are computed one way
     seg = convert_brats_labels(seg, case.label_convention, "brats2018")
     np.savez_compressed(out, image=image.astype(np.float16), label=seg.astype(np.uint8), box=np.array(box))

@@ -1,6 +1,6 @@
 """Re-measure a bundled model on the validation split and refresh its model card.
 
-    python training/evaluate.py --model lgg-unet2d --cache cache
+    python -m training.evaluate --model lgg-unet2d --cache cache
 
 Loads the weights exactly as users get them (fp16 file, sha256-checked, via the registry), runs the
 validation cases through the same forward pass and post-processing as inference, and rewrites the
@@ -18,13 +18,12 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from data import load_cached, load_split  # noqa: E402
-from export import postprocessing_text  # noqa: E402
-from train import DEFAULTS, summarize, validate  # noqa: E402
+from .data import load_cached, load_split
+from .export import postprocessing_text
+from .train import DEFAULTS, summarize, validate
 
-from napari_brainseg import inference  # noqa: E402
-from napari_brainseg.models.registry import get_spec, load_model  # noqa: E402
+from napari_brainseg.engine import segment as inference
+from napari_brainseg.engine.registry import get_spec, load_model
 
 
 def main(argv=None) -> int:
@@ -50,7 +49,7 @@ def main(argv=None) -> int:
         cases=len(records), mean=summarize(records), per_case=records,
         measured_with="exported float16 weights through the shipped forward pass and post-processing "
                       f"(threshold {spec.threshold}, min_component_fraction {spec.min_component_fraction}); "
-                      "python training/evaluate.py --model " + spec.name,
+                      "python -m training.evaluate --model " + spec.name,
     )
     card["postprocessing"] = postprocessing_text(spec)
     card["data"].update(train_cases=sorted(split["train"]), val_cases=sorted(val_names))

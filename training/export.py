@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from napari_brainseg.models.registry import WEIGHTS_DIR, sha256_of
+from napari_brainseg.engine.registry import WEIGHTS_DIR, sha256_of
 
 TERMS = {
     "lgg": "LGG Segmentation Dataset (TCGA via TCIA, Kaggle mateuszbuda/lgg-mri-segmentation), CC BY-NC-SA 4.0; "
@@ -44,7 +44,7 @@ def hardware() -> str:
 
 
 def postprocessing_text(spec) -> str:
-    """The card's words for napari_brainseg.transforms.postprocess with this model's settings."""
+    """The card's words for napari_brainseg.engine.preprocess.postprocess with this model's settings."""
     text = f"sigmoid > {spec.threshold} per output channel"
     if spec.min_component_fraction is not None:
         text += (f"; connected components smaller than {spec.min_component_fraction:.0%} of the largest "
@@ -54,14 +54,49 @@ def postprocessing_text(spec) -> str:
     return text
 
 
+def save_half(net, path: Path) -> None:
+    """The network's state dict in float16 (what ships), written atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".pt.tmp")
+    torch.save({k: v.detach().cpu().half() if v.is_floating_point() else v.cpu() for k, v in net.state_dict().items()}, tmp)
+    os.replace(tmp, path)
+
+
+def training_record(cfg, state, command: str) -> dict:
+    return {"command": command, "config": cfg,
+            "epochs_trained": state["epoch"], "train_seconds": round(state["elapsed"], 1), "hardware": hardware(),
+            "versions": {"python": sys.version.split()[0], "torch": torch.__version__,
+                         "monai": __import__("monai").__version__, "numpy": np.__version__},
+            "commit": _git_commit(),
+            "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+
+
+def export_fold(net, spec, cfg, state, records, args, data: dict, out_dir: Path) -> Path:
+    """A finished cross-validation fold: its final float16 weights and its out-of-fold record."""
+    weights = Path(out_dir) / f"fold{args.fold}.pt"
+    save_half(net, weights)
+    keys = [k for k in records[0] if k != "case"]
+    record = {
+        "fold": args.fold, "model": spec.name, "weights": weights.name, "sha256": sha256_of(weights),
+        "network": {"in_channels": list(spec.in_channels), "out_channels": list(spec.out_channels),
+                    "patch_size": list(spec.patch_size), **{k: list(v) if isinstance(v, tuple) else v
+                                                             for k, v in spec.network.items()}},
+        "train_cases": sorted(data["train"]), "held_out_cases": sorted(data["val"]),
+        "training": training_record(cfg, state, f"python -m training.train --config {args.config} --fold {args.fold}"),
+        "out_of_fold": {"metric_definitions": "per patient volume, final epoch (no selection), shipped threshold and "
+                        "component cleanup; tta_*: mean of identity and one flip per spatial axis",
+                        "mean": {k: float(np.mean([r[k] for r in records])) for k in keys}, "per_case": records},
+    }
+    path = Path(out_dir) / f"fold{args.fold}.json"
+    path.write_text(json.dumps(record, indent=1) + "\n")
+    return path
+
+
 def export_model(net, spec, cfg, state, records, args, data: dict, export_dir: Path | None = None) -> Path:
     """``data``: the train/val case names, so the card says exactly what the model saw."""
     out_dir = Path(export_dir) if export_dir else WEIGHTS_DIR
-    out_dir.mkdir(parents=True, exist_ok=True)
     weights = out_dir / f"{spec.name}.pt"
-    tmp = weights.with_suffix(".pt.tmp")
-    torch.save({k: v.detach().cpu().half() if v.is_floating_point() else v.cpu() for k, v in net.state_dict().items()}, tmp)
-    os.replace(tmp, weights)
+    save_half(net, weights)
     keys = [k for k in records[0] if k != "case"]
     card = {
         "name": spec.name,
@@ -77,13 +112,8 @@ def export_model(net, spec, cfg, state, records, args, data: dict, export_dir: P
         "data": {"dataset": cfg["dataset"], "split_file": "training/split.json",
                  "train_cases": sorted(data["train"]), "val_cases": sorted(data["val"]),
                  "terms": TERMS[cfg["dataset"]]},
-        "training": {"command": "python training/train.py --config " + str(args.config), "config": cfg,
-                     "epochs_trained": state["epoch"], "best_epoch": state["best_epoch"],
-                     "train_seconds": round(state["elapsed"], 1), "hardware": hardware(),
-                     "versions": {"python": sys.version.split()[0], "torch": torch.__version__,
-                                  "monai": __import__("monai").__version__, "numpy": np.__version__},
-                     "commit": _git_commit(),
-                     "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")},
+        "training": {**training_record(cfg, state, "python -m training.train --config " + str(args.config)),
+                     "best_epoch": state["best_epoch"]},
         "validation": {"cases": len(records), "metric_definitions":
                        "per patient volume; empty prediction vs empty truth counts as 1 (Dice/IoU/sensitivity/"
                        "precision), vs non-empty truth as 0; HD95 in voxels (1 mm), 0 if both empty, 373.13 if one is",
