@@ -5,10 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Xvfb for headless Qt, and the xcb/GL/font libraries Qt's xcb platform plugin loads at start-up.
+# Xvfb for headless Qt, and the xcb/GL/font libraries Qt 6's xcb platform plugin loads at start-up
+# (`ldd` of PyQt6's libqxcb.so and libQt6XcbQpa.so; libxcb-cursor0 is the one Qt >= 6.5 adds).
 apt_packages=(
   xvfb libxcb-icccm4 libxcb-keysyms1 libxcb-xinerama0 libxcb-image0 libxcb-randr0
   libxcb-render-util0 libxcb-shape0 libxcb-xfixes0 libxcb-cursor0 libxkbcommon-x11-0
+  libxcb-util1 libxcb-sync1 libxcb-xkb1 libx11-xcb1
   libgl1 libegl1 libdbus-1-3 libfontconfig1 libglib2.0-0
 )
 if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then apt_packages+=(python3-venv); fi

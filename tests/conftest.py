@@ -12,6 +12,11 @@ from pathlib import Path
 
 import pytest
 
+# The test extra installs PyQt6 (napari deprecates PyQt5). An older .venv may still hold PyQt5, which
+# qtpy prefers when nothing is imported yet; this keeps qtpy and pytest-qt on one Qt 6 binding
+# (qtpy falls back to another installed binding when PyQt6 is absent).
+os.environ.setdefault("QT_API", "pyqt6")
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("BRAINSEG_DATA") or REPO.parent / "shared" / "data")
 BRATS18_CASE = "Brats18_2013_20_1"

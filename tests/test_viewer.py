@@ -127,3 +127,23 @@ def test_screenshot_shows_an_axial_slice(make_napari_viewer, brats18_case):
     viewer.dims.set_point(0, 80)
     shot = viewer.screenshot(canvas_only=True, flash=False)
     assert shot.ndim == 3 and shot[..., :3].std() > 10  # a picture, not a blank canvas
+
+
+def test_viewer_runs_on_qt6_without_the_pyqt5_deprecation_warning(make_napari_viewer, monkeypatch):
+    """Issue 17 (8): the test extra's backend is Qt 6, and the plugin only reaches Qt through qtpy."""
+    import re
+    from pathlib import Path
+
+    import napari._qt.qt_main_window as qt_main_window
+    import qtpy
+
+    warnings: list[str] = []
+    monkeypatch.setattr(qt_main_window, "show_warning", warnings.append)
+    monkeypatch.setattr(qt_main_window, "SHOW_QT_WARNING", qtpy.API_NAME == "PyQt5", raising=False)
+    viewer = make_napari_viewer(show=True)
+    viewer.window.add_plugin_dock_widget(PLUGIN, "Segment tumour")
+    assert qtpy.QT6, f"the tests run on {qtpy.API_NAME}; install the testing extra (napari[pyqt6])"
+    assert not [w for w in warnings if "PyQt5" in w]
+    source = Path(__file__).resolve().parents[1] / "src" / "napari_brainseg"
+    direct = [p.name for p in source.rglob("*.py") if re.search(r"^\s*(from|import) (PyQt|PySide)", p.read_text(), re.M)]
+    assert direct == []  # backend-agnostic: Qt only through qtpy (and napari/magicgui)
