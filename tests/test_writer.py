@@ -82,3 +82,55 @@ def test_lgg_mask_slices_round_trip(lgg_patient, tmp_path):
     np.testing.assert_array_equal(reread, mask)
     with pytest.raises(BrainsegInputError, match="already exists"):
         write_labels(out, mask, kwargs["metadata"])
+
+
+def _save_with_napari_dialog(viewer, monkeypatch, folder, filter_word):
+    """File > Save Selected Layers as a user does it: napari's suggested name, the plugin's filter."""
+    from pathlib import Path
+
+    import napari._qt.qt_viewer as qt_viewer
+
+    def answer(_parent, _caption, suggested, filter, **_options):  # noqa: A002 - Qt's keyword
+        chosen = next(f for f in filter.split(";;") if filter_word in f)
+        return str(folder / Path(suggested).name), chosen
+
+    monkeypatch.setattr(qt_viewer.QFileDialog, "getSaveFileName", staticmethod(answer))
+    viewer.window._qt_viewer._save_layers_dialog(selected=True)
+
+
+def test_napari_save_dialog_with_the_suggested_name(make_napari_viewer, monkeypatch, brats18_case, lgg_patient, tmp_path):
+    """Issue 17 (1): a name without .nii.gz gets it; a 2D slice saves as NIfTI; saved masks reopen."""
+    viewer = make_napari_viewer()
+    viewer.open(str(brats18_case / f"{BRATS18_CASE}_seg.nii.gz"), plugin="napari-brainseg")
+    seg = viewer.layers[0]
+    seg.name = f"{BRATS18_CASE} tumour (brats-unet3d)"  # the widget's result name: no file suffix
+    viewer.layers.selection = {seg}
+    _save_with_napari_dialog(viewer, monkeypatch, tmp_path, "NIfTI")
+    saved = tmp_path / f"{BRATS18_CASE} tumour (brats-unet3d).nii.gz"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [saved.name]  # no temporary file left behind
+    source = nib.load(str(brats18_case / f"{BRATS18_CASE}_seg.nii.gz"))
+    np.testing.assert_array_equal(nib.load(str(saved)).affine, source.affine)
+    np.testing.assert_array_equal(np.asarray(nib.load(str(saved)).dataobj), np.asarray(source.dataobj))
+
+    viewer.layers.clear()
+    slice_path = lgg_patient / f"{LGG_PATIENT}_12.tif"
+    viewer.open(str(slice_path), plugin="napari-brainseg")
+    mask = viewer.layers[f"{LGG_PATIENT}_12 mask"]
+    viewer.layers.selection = {mask}
+    _save_with_napari_dialog(viewer, monkeypatch, tmp_path, "NIfTI")
+    flat = nib.load(str(tmp_path / f"{LGG_PATIENT}_12 mask.nii.gz"))
+    assert flat.shape == (256, 256, 1)
+    np.testing.assert_array_equal(np.asarray(flat.dataobj)[..., 0].T, mask.data)
+
+    viewer.layers.clear()
+    viewer.open(str(lgg_patient), plugin="napari-brainseg")
+    stack = viewer.layers[f"{LGG_PATIENT} mask"]
+    viewer.layers.selection = {stack}
+    _save_with_napari_dialog(viewer, monkeypatch, tmp_path, "LGG mask slices")
+    masks_folder = tmp_path / f"{LGG_PATIENT} mask"
+    assert (masks_folder / f"{LGG_PATIENT}_10_mask.tif").is_file()
+    viewer.layers.clear()
+    viewer.open(str(masks_folder), plugin="napari-brainseg")  # a folder of saved masks reopens
+    (reopened,) = viewer.layers
+    np.testing.assert_array_equal(reopened.data, stack.data)
+    assert reopened.metadata["brainseg"]["patient_id"] == LGG_PATIENT

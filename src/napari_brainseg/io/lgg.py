@@ -61,6 +61,41 @@ def find_patient_slices(folder: str | Path) -> list[LggSliceFiles] | None:
     return [LggSliceFiles(n, images[n], masks.get(n)) for n in sorted(images)]
 
 
+def find_mask_slices(folder: str | Path) -> tuple[str, list[tuple[int, Path]]] | None:
+    """(patient, [(n, mask path), ...]) of a folder that holds LGG mask slices and no images (what
+    the plugin's mask-slices writer saves); None otherwise."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return None
+    masks: dict[int, Path] = {}
+    patients = set()
+    for path in folder.iterdir():
+        parsed = parse_slice_name(path)
+        if parsed is None or not path.is_file():
+            continue
+        if not parsed[2]:
+            return None  # an image slice: a patient folder, not a masks folder
+        patients.add(parsed[0])
+        masks[parsed[1]] = path
+    if not masks:
+        return None
+    if len(patients) > 1:
+        raise BrainsegInputError(f"{folder}: masks of several patients in one folder ({', '.join(sorted(patients))})")
+    return patients.pop(), sorted(masks.items())
+
+
+def read_mask_slices(folder: str | Path) -> tuple[str, list[int], np.ndarray]:
+    """A masks-only folder as (patient, slice numbers, (Z, H, W) uint8 0/1 stack)."""
+    found = find_mask_slices(folder)
+    if found is None:
+        raise BrainsegInputError(f"{folder}: no LGG mask slices (<patient>_<n>_mask.tif) in this folder")
+    patient, slices = found
+    masks = [read_lgg_mask(path) for _, path in slices]
+    if len({m.shape for m in masks}) > 1:
+        raise BrainsegInputError(f"{folder}: mask slices of different sizes {sorted({m.shape for m in masks})}")
+    return patient, [n for n, _ in slices], np.stack(masks)
+
+
 def read_tif(path: Path) -> np.ndarray:
     """Read one TIFF page; one-line error for anything that is not a readable image."""
     if path.stat().st_size == 0:

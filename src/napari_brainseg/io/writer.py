@@ -14,6 +14,7 @@ napari writer hooks overwrite because napari's save dialog has already asked the
 
 from __future__ import annotations
 
+import gzip
 import os
 import tempfile
 from pathlib import Path
@@ -93,13 +94,21 @@ def _atomic_write(path: Path, write) -> None:
         raise
 
 
-def write_labels_nifti(path, data, metadata: dict | None = None, *, scale=None, overwrite: bool = False) -> str:
+def nifti_target(path) -> Path:
+    """``path`` as a NIfTI file name: napari's save dialog suggests the bare layer name."""
     path = Path(path)
+    return path if is_nifti_path(path) else path.with_name(path.name + ".nii.gz")
+
+
+def write_labels_nifti(path, data, metadata: dict | None = None, *, scale=None, overwrite: bool = False) -> str:
+    """Write one NIfTI labels file; a name without ``.nii``/``.nii.gz`` gets ``.nii.gz``."""
+    path = nifti_target(path)
     _check_target(path, overwrite)
     metadata = metadata or {}
     labels = _integer_labels(path, np.asarray(data))
     if labels.ndim == 2:  # a single slice: a one-slice volume
         labels = labels[np.newaxis]
+        scale = (1.0, *tuple(scale or (1.0, 1.0))[-2:])
     if labels.ndim != 3:
         raise BrainsegInputError(f"{path}: can only write 2D or 3D labels as NIfTI, got shape {labels.shape}")
     array = napari_to_nifti(labels)
@@ -130,8 +139,15 @@ def write_labels_nifti(path, data, metadata: dict | None = None, *, scale=None, 
     qform_code = int(header["qform_code"]) or 1
     image.set_sform(affine, code=sform_code)
     image.set_qform(affine, code=qform_code)
-    _atomic_write(path, lambda tmp: nib.save(image, tmp))
+    # the target's name decides the format, not the temporary file's (nib.save would guess from it)
+    compress = path.name.lower().endswith(".gz")
+    _atomic_write(path, lambda tmp: Path(tmp).write_bytes(_nifti_bytes(image, compress)))
     return str(path)
+
+
+def _nifti_bytes(image: nib.Nifti1Image, compress: bool) -> bytes:
+    raw = image.to_bytes()
+    return gzip.compress(raw, compresslevel=1, mtime=0) if compress else raw  # nibabel's default level
 
 
 def write_labels_lgg(folder, data, metadata: dict | None = None, *, overwrite: bool = False) -> list[str]:

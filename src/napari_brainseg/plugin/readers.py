@@ -21,7 +21,16 @@ import numpy as np
 from .. import conventions as label_conventions
 from ..errors import BrainsegInputError
 from ..io.brats import LABEL_CONVENTION, MODALITIES, SUFFIX_FOR, find_case_files, parse_brats_name, read_brats_case
-from ..io.lgg import CHANNELS, find_patient_slices, parse_slice_name, read_lgg_image, read_lgg_mask, read_lgg_patient
+from ..io.lgg import (
+    CHANNELS,
+    find_mask_slices,
+    find_patient_slices,
+    parse_slice_name,
+    read_lgg_image,
+    read_lgg_mask,
+    read_lgg_patient,
+    read_mask_slices,
+)
 from ..io.nifti import Volume, is_nifti_path, read_nifti, strip_nifti_suffix
 from .layer_style import convention_layer_kwargs
 
@@ -63,6 +72,8 @@ def _choose_reader(path: Path) -> ReaderFn | None:
             return read_brats_folder
         if find_patient_slices(path) is not None:
             return read_lgg_folder
+        if find_mask_slices(path) is not None:
+            return read_lgg_mask_folder
         if not any(path.iterdir()):
             return _raiser(BrainsegInputError(f"{path}: the folder is empty (no BraTS case files or LGG slices)"))
         return None
@@ -284,6 +295,13 @@ def read_lgg_folder(path) -> list[LayerTuple]:
     return lgg_layers(case.patient_id, case.image, case.mask, case.slice_numbers, case.folder)
 
 
+def read_lgg_mask_folder(path) -> list[LayerTuple]:
+    """A folder of ``<patient>_<n>_mask.tif`` only (as the mask-slices writer saves): one labels stack."""
+    patient, numbers, stack = read_mask_slices(path)
+    info = {"kind": "lgg_mask", "patient_id": patient, "slice_numbers": numbers, "source": str(path)}
+    return [labels_layer(stack, f"{patient} mask ({Path(path).name})", (1.0,) * 3, {"brainseg": info}, "lgg")]
+
+
 def read_lgg_slice(path) -> list[LayerTuple]:
     """One kaggle_3m slice (or a lone mask) in 2D; the sibling ``_mask.tif`` is read with it."""
     path = Path(path)
@@ -306,6 +324,7 @@ __all__ = [
     "read_brats_folder",
     "read_nifti_file",
     "read_lgg_folder",
+    "read_lgg_mask_folder",
     "read_lgg_slice",
     "brats_layers",
     "lgg_layers",
