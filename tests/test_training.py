@@ -1,5 +1,6 @@
 """The training pipeline on tiny configs: runs, exports a verified model, is deterministic,
-resumes exactly, and runs under torchrun with two CPU processes."""
+resumes exactly, runs under torchrun with two CPU processes, and runs cross-validation folds that
+score only the patients they never saw."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -96,10 +98,82 @@ def test_resume_refuses_a_checkpoint_of_another_config(lgg_cache, tmp_path):
     other = tmp_path / "other-config.json"
     other.write_text(json.dumps({**json.loads((TRAINING / "configs" / "quick-lgg.json").read_text()), "lr": 0.5}))
     env = {**os.environ, "BRAINSEG_DATA": str(DATA), "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.run([sys.executable, "training/train.py", "--config", str(other), "--cache", str(lgg_cache),
+    proc = subprocess.run([sys.executable, "-m", "training.train", "--config", str(other), "--cache", str(lgg_cache),
                            "--checkpoint", str(tmp_path / "ck.pt"), "--log-dir", str(tmp_path / "log"),
                            "--export-dir", str(tmp_path / "weights")], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=600)
     assert proc.returncode != 0 and "written with another configuration" in proc.stderr, proc.stderr[-2000:]
     after = torch.load(tmp_path / "ck.pt", weights_only=True)
     assert after["state"] == before["state"] and all(torch.equal(after["model"][k], v) for k, v in before["model"].items())
+
+
+def test_folds_hold_every_case_once_and_spread_each_source():
+    from training.data import list_lgg_patients
+    from training.folds import FOLDS_FILE, load_folds, source_of
+
+    recorded = json.loads(FOLDS_FILE.read_text())
+    for dataset in ("lgg", "brats"):
+        folds = load_folds(dataset)
+        names = [n for f in folds for n in f]
+        assert len(folds) == 5 and len(names) == len(set(names)), dataset
+        for source, total in recorded[dataset]["sources"].items():
+            per_fold = [sum(source_of(dataset, n) == source for n in f) for f in folds]
+            assert sum(per_fold) == total and max(per_fold) - min(per_fold) <= 1, (dataset, source, per_fold)
+    assert set(names) >= {"Brats18_2013_20_1", "BraTS-SSA-00002-000", "BraTS2021_00000"}
+    assert sorted(n for f in load_folds("lgg") for n in f) == sorted(list_lgg_patients(DATA))
+
+
+def test_fold_assignment_is_reproducible():
+    from training.folds import load_folds, make_folds
+
+    lgg = sorted(n for f in load_folds("lgg") for n in f)
+    assert make_folds(lgg, "lgg", seed=20261122) == load_folds("lgg")
+    assert make_folds(lgg, "lgg", seed=1) != load_folds("lgg")
+
+
+def test_cross_validation_fold_scores_only_its_held_out_patients(tmp_path):
+    from training.folds import fold_split
+    from training.train import candidate_spec
+
+    from napari_brainseg.engine.registry import build_network, sha256_of
+
+    config = "training/configs/quick-lgg-cv.json"
+    cache = tmp_path / "cache"
+    run([sys.executable, "-m", "training.prepare", "lgg", "--cache", str(cache), "--config", config, "--fold", "3"])
+    args = ["-m", "training.train", "--config", config, "--fold", "3", "--cache", str(cache), "--checkpoint",
+            str(tmp_path / "ck.pt"), "--log-dir", str(tmp_path / "log"), "--export-dir", str(tmp_path / "cv"),
+            "--oof-dir", str(tmp_path / "oof")]
+    run([sys.executable, *args])
+    record = json.loads((tmp_path / "cv" / "fold3.json").read_text())
+    split = fold_split("lgg", 3)
+    assert record["held_out_cases"] == split["val"][:2] and record["train_cases"] == sorted(split["train"][:2])
+    assert not set(record["held_out_cases"]) & set(split["train"])
+    assert [r["case"] for r in record["out_of_fold"]["per_case"]] == split["val"][:2]
+    assert {"dice", "tta_dice"} <= set(record["out_of_fold"]["per_case"][0])
+    assert record["sha256"] == sha256_of(tmp_path / "cv" / "fold3.pt")
+    cfg = json.loads(Path(REPO / config).read_text())
+    net = build_network(candidate_spec(cfg))  # 2.5D: 3 sequences x 3 slices in
+    net.load_state_dict(torch.load(tmp_path / "cv" / "fold3.pt", weights_only=True))
+    assert net.model[0].conv.unit0.conv.in_channels == 9
+    with np.load(tmp_path / "oof" / f"{split['val'][0]}.npz") as oof:
+        assert oof["prob"].shape == oof["prob_tta"].shape and oof["prob"].shape[0] == 1
+        assert not np.array_equal(oof["prob"], oof["prob_tta"])  # the flips were really applied
+    again = run([sys.executable, *args])
+    assert "is complete" in again.stdout
+
+
+def test_reorient_mirrors_data_but_keeps_every_voxel_in_place_in_the_world():
+    from napari_brainseg.engine.preprocess import reorient
+
+    rng = np.random.default_rng(0)
+    volume = rng.random((1, 4, 5, 6)).astype(np.float32)  # (C, z, y, x): k=4, j=5, i=6
+    ras = np.diag([1.0, 1.0, 1.0, 1.0])
+    ras[:3, 3] = (10, -20, 5)
+    out, lps = reorient(volume, ras, "LPS")
+    assert out.shape == volume.shape and lps[0, 0] == -1 and lps[1, 1] == -1 and lps[2, 2] == 1
+    k, j, i = 1, 2, 3
+    world = ras @ (i, j, k, 1)
+    i2, j2, k2, _ = np.rint(np.linalg.inv(lps) @ world).astype(int)
+    assert out[0, k2, j2, i2] == volume[0, k, j, i]
+    back, again = reorient(out, lps, "RAS")
+    assert np.array_equal(back, volume) and np.allclose(again, ras)
