@@ -97,6 +97,10 @@ def postprocess(prob: np.ndarray, spec) -> np.ndarray:
     masks = np.asarray(prob) > spec.threshold
     if spec.min_component_fraction:
         masks = np.stack([drop_small_components(m, spec.min_component_fraction) for m in masks])
+    if spec.enhancing_min_voxels and "ET" in spec.out_channels:
+        et = spec.out_channels.index("ET")
+        if masks[et].sum() < spec.enhancing_min_voxels:
+            masks[et] = False  # its voxels stay in the tumour-core channel
     return masks
 
 
