@@ -42,6 +42,8 @@ class SegmentationResult:
     settings: dict  # everything needed to reproduce the run
     volumes_ml: dict[str, float]  # class name -> volume in mL (from ``spacing``)
     probabilities: np.ndarray | None = None  # (K, *grid) float32 sigmoid outputs when asked for
+    uncertainty: np.ndarray | None = None  # (*grid) float32 member disagreement (engine.uncertainty), when asked for
+    confidence: float | None = None  # per-case confidence in [0, 1] (engine.uncertainty), when asked for
     messages: list[str] = field(default_factory=list)  # fallbacks and assumptions, one line each
 
     @property
@@ -80,6 +82,36 @@ def _run_with_fallbacks(spec, x, device, tta, progress, should_stop, messages) -
     raise AssertionError("unreachable")
 
 
+def _members_with_fallbacks(spec, x, device, progress, should_stop, messages):
+    """The flip-TTA members kept apart (``engine.uncertainty``); their mean is the TTA probability."""
+    from .uncertainty import flip_members
+
+    axes = (1, 2, 3) if spec.spatial_dims == 3 else (2, 3)  # (C, z, y, x) volume or (Z, C, H, W) slices
+    n_members, used = len(axes) + 1, [device]
+    step = [0]
+
+    def predict(xi):
+        member = step[0]
+        step[0] += 1
+        relay = None if progress is None else (lambda d, t: progress(member * t + d, n_members * t))
+        prob, used[0] = _run_with_fallbacks(spec, xi, device, False, relay, should_stop, messages)
+        return prob
+
+    members = flip_members(predict, x, axes, axes)
+    if spec.spatial_dims == 2:  # (M, Z, K, H, W) slices -> (M, K, Z, H, W), channels second as in 3D
+        members.probabilities = np.moveaxis(members.probabilities, 2, 1)
+    return members, used[0]
+
+
+def _probabilities(spec, x, device, tta, uncertainty, progress, should_stop, messages):
+    """Probabilities in the forward pass's layout, the device used, and the members when asked for."""
+    if not uncertainty:
+        return (*_run_with_fallbacks(spec, x, device, tta, progress, should_stop, messages), None)
+    members, used = _members_with_fallbacks(spec, x, device, progress, should_stop, messages)
+    mean = members.mean
+    return (mean if spec.spatial_dims == 3 else np.moveaxis(mean, 0, 1)), used, members
+
+
 def voxel_volume_ml(spacing, ndim: int) -> tuple[float, bool]:
     """Volume of one voxel in mL and whether the spacing was assumed (1 mm) rather than known."""
     if spacing is None:
@@ -105,6 +137,7 @@ def segment(
     progress: ProgressFn | None = None,
     should_stop: Callable[[], bool] | None = None,
     return_probabilities: bool = False,
+    uncertainty: bool = False,
 ) -> SegmentationResult:
     """Segment one image with a bundled model.
 
@@ -115,7 +148,8 @@ def segment(
     picks the BraTS label values ('2018': 1/2/4, default; '2023': 1/2/3). ``spacing`` (mm, per
     spatial axis) gives the volumes in mL; without it 1 mm voxels are assumed and said so.
     ``progress(done, total)`` is called after each network step; ``should_stop()`` returning True
-    aborts with :class:`InterruptedError`.
+    aborts with :class:`InterruptedError`. ``uncertainty`` keeps the flip-TTA members apart (so it
+    implies ``tta``) and adds their per-voxel disagreement map and a per-case confidence score.
     """
     defaults = {}
     if hasattr(image, "stacked") or hasattr(image, "slice_numbers"):
@@ -134,18 +168,26 @@ def segment(
         messages.append("the image is constant (no contrast), so there is nothing to segment; the labels are empty")
     if spec.spatial_dims == 3:
         x, box = preprocess_brats(array)
-        prob_crop, used = _run_with_fallbacks(spec, x, dev, tta, progress, should_stop, messages)
+        prob_crop, used, members = _probabilities(spec, x, dev, tta, uncertainty, progress, should_stop, messages)
         # post-process the crop only: outside it the probabilities are 0, so no mask voxel is lost
         regions = uncrop(postprocess(prob_crop, spec), box, array.shape[1:])
         labels = label_conventions.brats_regions_to_labels(regions, convention)
         prob = uncrop(prob_crop, box, array.shape[1:]) if return_probabilities else None
     else:
         x = preprocess_lgg(array)  # NaN/Inf become background in the shared normalisation
-        prob_slices, used = _run_with_fallbacks(spec, x, dev, tta, progress, should_stop, messages)
+        prob_slices, used, members = _probabilities(spec, x, dev, tta, uncertainty, progress, should_stop, messages)
         prob = np.moveaxis(prob_slices, 1, 0)  # (K, Z, H, W)
         labels = postprocess(prob, spec)[0].astype(np.uint8)  # components across the whole stack
         if single_slice:
             prob, labels = prob[:, 0], labels[0]
+
+    disagreement = None
+    if members is not None:
+        disagreement = members.disagreement()
+        if spec.spatial_dims == 3:
+            disagreement = uncrop(disagreement[None], box, array.shape[1:])[0]
+        elif single_slice:
+            disagreement = disagreement[0]
 
     voxel_ml, assumed = voxel_volume_ml(spacing, labels.ndim)
     if assumed:
@@ -154,7 +196,8 @@ def segment(
         "model": model,
         "device": str(used),
         "device_requested": str(device),
-        "tta": bool(tta),
+        "tta": bool(tta or uncertainty),
+        "uncertainty": bool(uncertainty),
         "threshold": spec.threshold,
         "min_component_fraction": spec.min_component_fraction,
         "label_convention": convention,
@@ -171,6 +214,8 @@ def segment(
         volumes_ml=class_volumes_ml(labels, convention, voxel_ml),
         probabilities=prob.astype(np.float32, copy=False) if return_probabilities else None,
         messages=messages,
+        uncertainty=disagreement,
+        confidence=None if members is None else members.confidence(spec.threshold),
     )
 
 

@@ -1,0 +1,161 @@
+"""Does the confidence score mean something? Spearman correlation between the per-case confidence
+(``engine.uncertainty``: mean pairwise Dice of the flip-TTA members) and the per-case Dice, on
+out-of-fold predictions of the cross-validation models, and how many of the worst 10 % of cases (by
+Dice) are among the 10 % the score ranks least confident.
+
+    PYTHONPATH=src:<repo with training/> python benchmarks/uncertainty.py [--folds 0,1] [--cv-dir DIR]
+    python benchmarks/uncertainty.py --shipped      # fallback: lgg-unet2d on the round-1 validation split
+
+Each finished fold k (``<cv-dir>/fold<k>.pt``) is run on its held-out patients only (training/folds.json),
+built exactly as trained (``training.train.candidate_spec``/``predict_case``) on the preprocessed cache.
+The labels are the mean of the members after the model's threshold and component cleanup, i.e. the TTA
+prediction. Two other scores are recorded for comparison but were not chosen on these data: the soft
+"expected Dice" of the mean probability, and the mean disagreement inside the members' union.
+Writes benchmarks/results/uncertainty.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import REPO, RESULTS, machine_description, write_json  # noqa: E402
+
+sys.path.append(str(REPO))  # training/ (a PYTHONPATH entry given first wins, e.g. the lead's working tree)
+
+CV_CONFIG = "training/configs/lgg-unet25d-cv.json"
+
+
+def case_scores(net, case, spec, cfg, device) -> dict:
+    from training.train import predict_case
+
+    from napari_brainseg.engine.metrics import overlap_metrics
+    from napari_brainseg.engine.preprocess import postprocess
+    from napari_brainseg.engine.uncertainty import flip_members
+
+    # cached LGG image (Z, C, H, W) -> probabilities (K, Z, H, W): flip H and W on both sides
+    members = flip_members(lambda image: predict_case(net, {**case, "image": image}, spec, cfg, device),
+                           case["image"], in_axes=(2, 3), out_axes=(2, 3))
+    mean = members.mean
+    pred = postprocess(mean, spec)[0]
+    truth = case["label"].astype(bool)
+    union = (members.probabilities > spec.threshold).any(0).any(0)
+    soft = 2 * float((mean[0] * (mean[0] > spec.threshold)).sum()) / max(float(mean[0].sum() + (mean[0] > spec.threshold).sum()), 1e-6)
+    return {
+        "case": case["name"],
+        "dice": overlap_metrics(pred, truth)["dice"],
+        "confidence": members.confidence(spec.threshold),
+        "expected_dice": soft if mean[0].sum() > 0.5 else 1.0,
+        "mean_disagreement_in_union": float(members.disagreement()[union].mean()) if union.any() else 0.0,
+        "truth_voxels": int(truth.sum()),
+        "pred_voxels": int(pred.sum()),
+    }
+
+
+def load_fold_net(path: Path, spec):
+    import torch
+
+    from napari_brainseg.engine.registry import build_network
+
+    net = build_network(spec)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    return net.eval()
+
+
+def ranking(rows: list[dict], score: str) -> dict:
+    from scipy.stats import spearmanr
+
+    dice = np.array([r["dice"] for r in rows])
+    values = np.array([r[score] for r in rows])
+    n_worst = max(1, math.ceil(0.1 * len(rows)))
+    worst = set(np.argsort(dice, kind="stable")[:n_worst].tolist())
+    flagged = set(np.argsort(values, kind="stable")[:n_worst].tolist())
+    rho, p = spearmanr(values, dice)
+    return {"spearman_rho": float(rho), "p_value": float(p), "n_worst_10pct": n_worst,
+            "worst_flagged": len(worst & flagged),
+            "worst_cases": sorted(rows[i]["case"] for i in worst), "flagged_cases": sorted(rows[i]["case"] for i in flagged)}
+
+
+def run(args) -> dict:
+    import torch
+
+    from training.data import load_cached
+    from training.train import candidate_spec
+
+    from napari_brainseg.engine.registry import get_spec, load_model
+
+    torch.set_num_threads(args.threads)
+    device = torch.device("cpu")
+    groups = []  # (label, net, spec, cfg, patients)
+    if args.shipped:
+        spec = get_spec("lgg-unet2d")
+        split = json.loads((REPO / "training" / "split.json").read_text())
+        groups.append(("lgg-unet2d (shipped), round-1 validation split", load_model(spec.name), spec,
+                       {"context": 0, "amp": True}, split["lgg"]["val"]))
+    else:
+        cfg = {**__import__("training.train", fromlist=["DEFAULTS"]).DEFAULTS, **json.loads((REPO / CV_CONFIG).read_text())}
+        spec = candidate_spec(cfg)
+        folds = json.loads((REPO / "training" / "folds.json").read_text())["lgg"]["folds"]
+        wanted = [int(k) for k in args.folds.split(",")] if args.folds else range(len(folds))
+        for k in wanted:
+            weights = args.cv_dir / f"fold{k}.pt"
+            if weights.is_file():
+                groups.append((f"fold {k} (out-of-fold)", load_fold_net(weights, spec), spec, cfg, folds[k]))
+            else:
+                print(f"fold {k}: {weights} not there yet, skipped", file=sys.stderr)
+    rows = []
+    for label, net, spec, cfg, patients in groups:
+        for name in patients:
+            started = time.perf_counter()
+            case = load_cached(args.cache / f"{name}.npz", "lgg")
+            row = {"group": label, **case_scores(net, case, spec, cfg, device)}
+            rows.append(row)
+            print(f"{label}: {name}: dice {row['dice']:.3f} confidence {row['confidence']:.3f} "
+                  f"({time.perf_counter() - started:.1f} s)", file=sys.stderr)
+    if not rows:
+        raise SystemExit("no finished fold found; use --shipped for the round-1 fallback")
+    scores = ("confidence", "expected_dice")
+    summary = {s: ranking(rows, s) for s in scores}
+    # a larger disagreement means less confidence: rank on its negative
+    summary["mean_disagreement_in_union"] = ranking([{**r, "neg": -r["mean_disagreement_in_union"]} for r in rows], "neg")
+    return {
+        "what": "Spearman correlation of per-case scores with per-case Dice (TTA prediction); worst 10% by Dice "
+                "vs the 10% least confident. Primary score: confidence (mean pairwise Dice of the flip-TTA members), "
+                "chosen before these numbers were seen.",
+        "groups": sorted({r["group"] for r in rows}),
+        "n_cases": len(rows),
+        "summary": summary,
+        "per_case": rows,
+        "machine": machine_description(),
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cv-dir", type=Path, default=REPO / "training" / "cv" / "lgg-unet25d-cv")
+    parser.add_argument("--cache", type=Path, default=Path("/work/cache/lgg"), help="training.prepare cache of LGG")
+    parser.add_argument("--folds", help="comma-separated folds (default: every finished one)")
+    parser.add_argument("--shipped", action="store_true", help="the shipped lgg-unet2d on the round-1 val split")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--output", type=Path, default=None)
+    args = parser.parse_args(argv)
+    result = run(args)
+    out = args.output or RESULTS / ("uncertainty_shipped.json" if args.shipped else "uncertainty.json")
+    write_json(out, result)
+    for score, s in result["summary"].items():
+        print(f"{score}: Spearman {s['spearman_rho']:.3f} (p {s['p_value']:.3g}) over {result['n_cases']} cases; "
+              f"worst 10% flagged {s['worst_flagged']}/{s['n_worst_10pct']}", file=sys.stderr)
+    print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
