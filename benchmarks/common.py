@@ -38,6 +38,15 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_bf16_flags() -> list[str]:
+    """Which native bf16 paths the CPU reports (amx_bf16, avx512_bf16): "bf16" alone does not say AMX."""
+    try:
+        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
+    except (OSError, StopIteration):
+        return []
+    return sorted(f for f in flags.split(":", 1)[1].split() if f in ("amx_bf16", "amx_tile", "avx512_bf16"))
+
+
 def total_ram_gb() -> float | None:
     try:
         import psutil
@@ -81,6 +90,7 @@ def machine_description() -> dict:
         "torch_threads": torch.get_num_threads(),
         "ram_gb": total_ram_gb(),
         "cpu_bf16": cpu_supports_bf16(),
+        "cpu_bf16_flags": cpu_bf16_flags(),
         "gpu": gpu,
         "os": platform.platform(),
         "python": platform.python_version(),

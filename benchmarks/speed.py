@@ -255,7 +255,7 @@ def pick_cases(args, tmp: Path) -> dict[str, list[str]]:
             "lgg-patient": [str(lgg[0])], "lgg-batch": [str(p) for p in lgg[: args.lgg_batch]]}
 
 
-def targets(runs: list[dict], accuracy_path: Path) -> tuple[dict, list[dict]]:
+def targets(runs: list[dict], accuracy_path: Path, cases: dict | None = None) -> tuple[dict, list[dict]]:
     from references import BRATS_REFERENCES
 
     def get(bench, config, device):
@@ -298,10 +298,18 @@ def targets(runs: list[dict], accuracy_path: Path) -> tuple[dict, list[dict]]:
         out.append({"target": "BraTS case end to end <= 0.5x bundle settings (CPU) at >= validation Dice",
                     "measured": f"ratio {ratio:.2f} ({ours['median_s']:.1f} s vs {bundle['median_s']:.1f} s); {dice_note}",
                     "result": result})
-    lgg = get("lgg-patient", "ours-api", "cpu")
+    # one patient's time depends on its slice count, so the batch's mean per patient decides too
+    lgg, batch = get("lgg-patient", "ours-api", "cpu"), get("lgg-batch", "ours-api", "cpu")
+    measured = []
+    if lgg:
+        who = f" ({cases['lgg-patient'][0]})" if cases and cases.get("lgg-patient") else ""
+        measured.append(f"one patient{who}: {lgg['median_s']:.2f} s")
+    if batch:
+        measured.append(f"mean per patient over a batch of {batch['cases']}: {batch['median_s'] / batch['cases']:.2f} s")
+    seconds = [r["median_s"] / r.get("cases", 1) for r in (lgg, batch) if r]
     out.append({"target": "LGG patient (all slices) end to end < 0.5 s on CPU",
-                "measured": f"{lgg['median_s']:.2f} s" if lgg else "not measured",
-                "result": ("pass" if lgg["median_s"] < TARGETS["lgg_patient_s"] else "fail") if lgg else "not measured"})
+                "measured": "; ".join(measured) or "not measured",
+                "result": ("pass" if max(seconds) < TARGETS["lgg_patient_s"] else "fail") if seconds else "not measured"})
     rss = ours["peak_rss_mb"] if ours else None
     out.append({"target": "peak RAM < 2 GB for a 240x240x155 case on CPU (ours-api, whole process RSS)",
                 "measured": f"{rss:.0f} MB" if rss else "not measured",
@@ -414,7 +422,7 @@ def main(argv=None) -> int:
         print(f"  {json.dumps({k: run[k] for k in run if k in ('median_s', 'peak_rss_mb', 'error')})}",
               file=sys.stderr, flush=True)
         common.write_json(out, payload)
-    payload["ratios"], payload["targets"] = targets(payload["runs"], args.accuracy)
+    payload["ratios"], payload["targets"] = targets(payload["runs"], args.accuracy, payload.get("cases"))
     if args.quick:
         for target in payload["targets"]:
             target["result"] = "n/a (--quick phantom)"

@@ -10,6 +10,13 @@ from __future__ import annotations
 import numpy as np
 
 
+def _replace(module, name: str, new) -> None:
+    """Set ``module.name``; a name that no longer exists (code moved) fails loudly instead of mutating nothing."""
+    if not hasattr(module, name):
+        raise RuntimeError(f"mutant target {module.__name__}.{name} is gone; update tests/mutants.py")
+    setattr(module, name, new)
+
+
 def _label_swap():
     """BraTS labels 1 (necrotic core) and 4/3 (enhancing tumour) swapped in segment()'s output."""
     from napari_brainseg import conventions
@@ -23,7 +30,7 @@ def _label_swap():
         out[labels == 1], out[labels == enhancing] = enhancing, 1
         return out
 
-    conventions.brats_regions_to_labels = swapped
+    _replace(conventions, "brats_regions_to_labels", swapped)
 
 
 def _lgg_channels_reversed():
@@ -31,14 +38,14 @@ def _lgg_channels_reversed():
     from napari_brainseg.engine import segment
 
     real = segment.preprocess_lgg
-    segment.preprocess_lgg = lambda image: real(np.asarray(image)[..., ::-1])
+    _replace(segment, "preprocess_lgg", lambda image: real(np.asarray(image)[..., ::-1]))
 
 
 def _tta_noop():
     """Test-time augmentation runs the network once per flip but never flips."""
     from napari_brainseg.engine import window
 
-    window._flip_axes = lambda spatial_dims: [()] * (spatial_dims + 1)
+    _replace(window, "_flip_axes", lambda spatial_dims: [()] * (spatial_dims + 1))
 
 
 def _nan_cleanup_off():
@@ -53,8 +60,8 @@ def _nan_cleanup_off():
         box = preprocess.brain_bounding_box(stack)
         return normalize_channels(preprocess.crop(stack, box)), box
 
-    preprocess.normalize_channels = normalize_channels  # preprocess_lgg looks it up here
-    segment.preprocess_brats = preprocess_brats
+    _replace(preprocess, "normalize_channels", normalize_channels)  # preprocess_lgg looks it up here
+    _replace(segment, "preprocess_brats", preprocess_brats)
 
 
 def _empty_model():
@@ -73,7 +80,7 @@ def _empty_model():
         def forward(self, x):
             return torch.full((x.shape[0], self.out_channels, *x.shape[2:]), -20.0, device=x.device)
 
-    segment.load_model = lambda name, device: Empty(real(name, device))
+    _replace(segment, "load_model", lambda name, device: Empty(real(name, device)))
 
 
 def _generic_reader_error():
@@ -98,8 +105,10 @@ def _generic_reader_error():
         reader = real_get_reader(path)
         return None if reader is None else generic(reader)
 
-    readers.get_reader = get_reader
-    cases.read_case = segment.read_case = generic(cases.read_case)
+    _replace(readers, "get_reader", get_reader)
+    generic_read_case = generic(cases.read_case)
+    _replace(cases, "read_case", generic_read_case)
+    _replace(segment, "read_case", generic_read_case)
 
 
 MUTANTS = {
