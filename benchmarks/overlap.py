@@ -67,7 +67,8 @@ def main(argv=None) -> int:
     for overlap, s in summary.items():
         print(f"| {overlap} | {s['infer_s']:.2f} | {s['dice_TC']:.3f} | {s['dice_WT']:.3f} | {s['dice_ET']:.3f} |")
     out = args.out or (RESULTS / ("quick" if args.quick else "") / "overlap.json")
-    write_json(out, {"quick": args.quick, "machine": machine_description(), "per_case": rows, "mean": summary})
+    write_json(out, {"command": " ".join(["overlap.py", *(argv if argv is not None else sys.argv[1:])]),
+                     "quick": args.quick, "machine": machine_description(), "per_case": rows, "mean": summary})
     print(f"wrote {out}")
     tmp.cleanup()
     return 0
