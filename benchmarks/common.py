@@ -103,7 +103,7 @@ def machine_description() -> dict:
 
 
 def model_cards() -> dict:
-    """name -> {sha256, epochs_trained, validation mean} from the bundled model cards."""
+    """name -> {sha256, exported epoch, validation mean} from the bundled model cards."""
     from napari_brainseg.engine.registry import MODELS
 
     out = {}
@@ -115,7 +115,8 @@ def model_cards() -> dict:
             continue
         out[name] = {
             "sha256": card.get("sha256"),
-            "epochs_trained": card.get("training", {}).get("epochs_trained"),
+            # the epoch whose weights ship (older cards called it epochs_trained)
+            "exported_epoch": card.get("training", {}).get("exported_epoch", card.get("training", {}).get("epochs_trained")),
             "card_validation_mean": card.get("validation", {}).get("mean"),
         }
     return out
