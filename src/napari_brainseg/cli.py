@@ -1,9 +1,10 @@
 """``napari-brainseg``: segment BraTS cases and LGG patients in batch, outside napari.
 
     napari-brainseg predict INPUT [INPUT ...] --output DIR [--model NAME] [--device auto|cpu|cuda]
-                            [--tta] [--overwrite | --skip-existing] [--no-overlay]
+                            [--tta] [--overwrite | --skip-existing] [--no-overlay] [--uncertainty] [--report]
     napari-brainseg predict --sample --output DIR     # the built-in synthetic phantoms
     napari-brainseg sample --output DIR               # write the phantoms as case folders
+    napari-brainseg compare BASELINE FOLLOW_UP        # change between two segmentations (cli_measure)
 
 Each INPUT is a BraTS case folder, an LGG patient folder, or a folder holding several of either
 (searched a few levels deep). Per case it writes ``DIR/<case>.nii.gz`` (BraTS, uint8 labels in the
@@ -125,6 +126,9 @@ def predict_one(case_input: CaseInput, args) -> list[str]:
     overlay = args.output / f"{name}_overlay.png"
     if args.overlay:
         targets.append(overlay)
+    report = args.output / f"{name}_report.html"
+    if args.report:
+        targets.append(report)
     existing = [t for t in targets if t.exists()]
     overwrite = args.overwrite
     if existing and getattr(args, "skip_existing", False):
@@ -139,7 +143,8 @@ def predict_one(case_input: CaseInput, args) -> list[str]:
     bar = ProgressBar(f"{name}")
     started = time.perf_counter()
     try:
-        result, case = segment_case(case, args.model, device=args.device, tta=args.tta, progress=bar)
+        result, case = segment_case(case, args.model, device=args.device, tta=args.tta, progress=bar,
+                                    uncertainty=args.uncertainty or args.report)
     finally:
         bar.close()
     written = write_result(result, case, args.output, overwrite=overwrite)
@@ -147,7 +152,14 @@ def predict_one(case_input: CaseInput, args) -> list[str]:
         image, labels = _overlay_inputs(case, result.labels)
         title = f"{name}: {result.model} ({result.label_convention} labels)"
         written.append(write_overlay_png(overlay, image, labels, result.label_convention, title))
+    if args.report:
+        from .cli_measure import case_report
+        from .io.report import write_report
+
+        written.append(write_report(report, case_report(result, case, case_input.path), overwrite=overwrite))
     volumes = ", ".join(f"{k} {v:.1f} mL" for k, v in result.volumes_ml.items())
+    if result.confidence is not None:
+        volumes += f"; confidence {result.confidence:.3f}"
     print(f"{name}: {result.model} on {result.device} in {time.perf_counter() - started:.1f} s; {volumes}", file=sys.stderr)
     for message in result.messages:
         print(f"note: {name}: {message}", file=sys.stderr)
@@ -204,6 +216,7 @@ def run_sample(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .cli_measure import add_compare_parser
     from .engine.registry import MODELS
 
     parser = argparse.ArgumentParser(prog="napari-brainseg", description="Brain-tumour segmentation of BraTS and LGG MRI.")
@@ -223,7 +236,13 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--overlay", action=argparse.BooleanOptionalAction, default=True,
                          help="also write <case>_overlay.png (default: yes)")
     predict.add_argument("--sample", action="store_true", help="also segment the built-in synthetic phantoms")
+    predict.add_argument("--uncertainty", action="store_true",
+                         help="keep the flip-TTA members apart: a per-case confidence score (as slow as --tta)")
+    predict.add_argument("--report", action="store_true",
+                         help="also write <case>_report.html (self-contained; implies --uncertainty)")
     predict.set_defaults(run=run_predict)
+
+    add_compare_parser(commands)
 
     sample = commands.add_parser("sample", help="write the synthetic phantoms as a BraTS case and an LGG patient folder")
     sample.add_argument("--output", "--out", "-o", type=Path, required=True, metavar="DIR")
