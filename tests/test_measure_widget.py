@@ -1,0 +1,67 @@
+"""The "Measure tumour" dock widget and the layers it adds, in a real viewer: diameters of a ground-truth
+labels layer as a shapes layer on the right slice, change between two layers, and the HTML report."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_brainseg.measure.rano import measure_labels
+
+from .conftest import LGG_PATIENT
+
+
+def add_measure_widget(viewer):
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-brainseg", "Measure tumour")
+    return widget
+
+
+@pytest.fixture
+def lgg_viewer(make_napari_viewer, lgg_patient):
+    viewer = make_napari_viewer()
+    viewer.open(str(lgg_patient), plugin="napari-brainseg")
+    return viewer
+
+
+def test_diameters_of_a_ground_truth_layer(lgg_viewer):
+    mask = lgg_viewer.layers[f"{LGG_PATIENT} mask"]
+    widget = add_measure_widget(lgg_viewer)
+    widget.labels.value = mask
+    widget.measure()
+    shapes = lgg_viewer.layers[-1]
+    assert shapes._type_string == "shapes" and "1 lesion(s)" in shapes.name
+    expected = measure_labels(mask.data, "lgg", (1, 1, 1))
+    lesion = expected.largest
+    assert len(shapes.data) == 2 * min(expected.n_lesions, 5)
+    np.testing.assert_allclose(shapes.data[0], [lesion.longest.start, lesion.longest.end])
+    np.testing.assert_allclose(shapes.data[1], [lesion.perpendicular.start, lesion.perpendicular.end])
+    assert list(shapes.features["diameter"][:2]) == ["longest", "perpendicular"]
+    assert lgg_viewer.dims.current_step[0] == lesion.slice_index  # the slider jumps to the measured slice
+    assert f"{lesion.longest.length_mm:.1f} x {lesion.perpendicular.length_mm:.1f} mm" in widget.output.value
+    assert "1 mm" in widget.output.value  # the LGG spacing is an assumption and says so
+
+
+def test_compare_two_layers_and_refuse_mismatched(lgg_viewer, errors):
+    mask = lgg_viewer.layers[f"{LGG_PATIENT} mask"]
+    smaller = mask.data.copy()
+    smaller[:, :, : smaller.shape[2] // 2 + 8] = 0  # cut away most of the lesion
+    follow = lgg_viewer.add_labels(smaller, name="follow-up", metadata={"label_convention": "lgg"})
+    widget = add_measure_widget(lgg_viewer)
+    widget.labels.value, widget.follow_up.value = mask, follow
+    widget.compare()
+    assert f"{LGG_PATIENT} mask -> follow-up" in widget.output.value and "not a clinical assessment" in widget.output.value
+    assert "sum of products" in widget.output.value
+    brats = lgg_viewer.add_labels(np.where(mask.data > 0, 4, 0).astype(np.uint8), name="brats-like")
+    widget.follow_up.value = brats
+    widget.compare()
+    assert errors and "compare like with like" in errors[-1]
+
+
+def test_report_from_layers(lgg_viewer, tmp_path):
+    widget = add_measure_widget(lgg_viewer)
+    widget.labels.value = lgg_viewer.layers[f"{LGG_PATIENT} mask"]
+    widget.report_path.value = tmp_path / "gt_report"
+    widget.write_report()
+    text = (tmp_path / "gt_report.html").read_text()
+    assert f"image layer</td><td>{LGG_PATIENT} FLAIR" in text and "Research use only" in text
+    assert "none recorded" in text  # a ground-truth layer: no model ran
