@@ -10,7 +10,9 @@ nothing. Writes benchmarks/results/mutations.json (with the commit it ran on) an
 
 Real data as for the tests (``BRAINSEG_DATA`` or ``../shared/data``); about 10-20 min on 2 busy CPU
 cores. Not part of CI (the suite itself runs there); run it after changing the tests or the code they
-guard. The code under test is this tree's ``src/`` whatever is installed.
+guard. The code under test is this tree's ``src/`` whatever is installed. The widget tests' event-loop
+bound is relaxed to 30 s here (``BRAINSEG_MAX_GAP_S``, unless set) so that machine load cannot pass for a
+kill; each kill is recorded with the failing assertion's first line.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ GUARDS = {
         "tests/test_inference.py::test_segment_case_and_write_result",
     ],
     "tta-noop": [
-        "tests/test_inference.py::test_tta_is_recorded_and_close_to_plain",
+        "tests/test_inference.py::test_tta_is_the_mean_over_mirrored_inputs",
     ],
     "nan-cleanup-off": [
         "tests/test_inference.py::test_nan_voxels_are_background",
@@ -67,6 +69,9 @@ def run_pytest(node_ids: list[str], mutant: str | None, timeout: float) -> dict:
         if mutant:
             cmd.append(f"--mutant={mutant}")
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]))
+        # this check is about what the tests assert on content; the widget's event-loop bound (a timing
+        # test, 1 s) fails on a loaded machine whatever the mutant, so it is relaxed here unless set
+        env.setdefault("BRAINSEG_MAX_GAP_S", "30")
         started = time.perf_counter()
         proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
         seconds = time.perf_counter() - started
@@ -78,13 +83,17 @@ def run_pytest(node_ids: list[str], mutant: str | None, timeout: float) -> dict:
 
 
 def _outcomes(report: Path) -> dict[str, str]:
-    """test id -> passed / failed / error / skipped, from pytest's JUnit XML."""
+    """test id -> "passed", "skipped", or "failed: <first line of the failure>" / "error: ...", from JUnit XML."""
     out = {}
     for case in ET.parse(report).getroot().iter("testcase"):
         name = f"{case.get('classname')}::{case.get('name')}"
-        kinds = {child.tag for child in case}
-        out[name] = ("failed" if "failure" in kinds else "error" if "error" in kinds
-                     else "skipped" if "skipped" in kinds else "passed")
+        out[name] = "passed"
+        for child in case:
+            if child.tag in ("failure", "error"):
+                out[name] = f"{'failed' if child.tag == 'failure' else 'error'}: {(child.get('message') or '').splitlines()[0][:300] if child.get('message') else ''}"
+                break
+            if child.tag == "skipped":
+                out[name] = "skipped"
     return out
 
 
@@ -102,13 +111,13 @@ def main(argv=None) -> int:
     machine = machine_description()
     every_guard = sorted({node for n in names for node in GUARDS[n]})
     baseline = run_pytest(every_guard, None, args.timeout)
-    not_passing = {t: o for t, o in baseline["outcomes"].items() if o != "passed"}
+    not_passing = {t: o for t, o in baseline["outcomes"].items() if o != "passed"}  # a skip is not a pass either
     print(f"baseline (no mutant): {len(baseline['outcomes'])} tests, {baseline['seconds']} s; not passing: {not_passing or 'none'}")
 
     results = {}
     for name in names:
         run = run_pytest(GUARDS[name], name, args.timeout)
-        killers = sorted(t for t, o in run["outcomes"].items() if o in ("failed", "error"))
+        killers = {t: o for t, o in sorted(run["outcomes"].items()) if o.startswith(("failed", "error"))}
         results[name] = {"tests": GUARDS[name], "killed_by": killers, "survived_in": sorted(
             t for t, o in run["outcomes"].items() if o == "passed"), "seconds": run["seconds"], "killed": bool(killers)}
         print(f"{name}: {'killed' if killers else 'SURVIVED'} ({len(killers)} of {len(run['outcomes'])} tests, {run['seconds']} s)")
@@ -124,7 +133,7 @@ def main(argv=None) -> int:
     print("\n| mutant | killed by | still passing |\n|---|---|---|")
     for name, r in results.items():
         short = lambda ids: ", ".join(i.split("::")[-1] for i in ids) or "-"  # noqa: E731
-        print(f"| {name} | {short(r['killed_by'])} | {short(r['survived_in'])} |")
+        print(f"| {name} | {short(list(r['killed_by']))} | {short(r['survived_in'])} |")
     print(f"\nall mutants killed: {payload['all_killed']} -> {args.out}")
     return 0 if payload["all_killed"] else 1
 

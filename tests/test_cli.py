@@ -15,10 +15,9 @@ import tifffile
 
 from napari_brainseg.cli import main
 from napari_brainseg.io.lgg import read_lgg_patient
-from napari_brainseg.engine.metrics import overlap_metrics
 
-from .dice_floors import BRATS_VAL_CASE, BRATS_WT_DICE_FLOOR, LGG_DICE_FLOOR, LGG_VAL_PATIENT
-from .helpers import copy_case, nibabel_zyx, wt_dice
+from .helpers import copy_case, nibabel_zyx
+from .model_card import BRATS_VAL_CASE, LGG_VAL_PATIENT, assert_matches_card, brats_dice, lgg_dice
 
 
 @pytest.fixture
@@ -34,7 +33,7 @@ def check_lgg_outputs(out, patient_folder):
     assert masks.dtype == np.uint8 and masks.shape == case.image.shape[:3]
     assert set(np.unique(masks)) <= {0, 255}
     assert (out / f"{case.patient_id}_overlay.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    return overlap_metrics(masks > 0, case.mask > 0)["dice"]
+    return lgg_dice(masks, case.mask)
 
 
 def test_brats_case_output_is_exact(tmp_path, brats18_case, capsys):
@@ -49,9 +48,7 @@ def test_brats_case_output_is_exact(tmp_path, brats18_case, capsys):
     assert set(np.unique(labels)) <= {0, 1, 2, 4}  # the case's own (2018) convention
     truth = nibabel_zyx(brats18_case / f"{BRATS_VAL_CASE}_seg.nii.gz")
     pred = labels.transpose(2, 1, 0)
-    wt = wt_dice(pred, truth)
-    print(f"CLI BraTS WT Dice {wt:.3f}")
-    assert wt >= BRATS_WT_DICE_FLOOR
+    assert_matches_card("brats-unet3d", BRATS_VAL_CASE, brats_dice(pred, truth))  # TC, WT and ET
     err = capsys.readouterr().err
     assert f"{BRATS_VAL_CASE} [" in err and "summary: 1 of 1 case(s) segmented" in err
 
@@ -78,9 +75,7 @@ def test_cohort_with_a_broken_case(tmp_path, lgg_val, brats18_case, capsys):
     assert len(error_lines) == 1 and error_lines[0].startswith("error: Brats18_broken_1: ")
     assert "truncated" in error_lines[0]
     assert "summary: 1 of 2 case(s) segmented" in err and "1 failed: Brats18_broken_1" in err
-    dice = check_lgg_outputs(out, lgg_val)
-    print(f"CLI LGG Dice {dice:.3f}")
-    assert dice >= LGG_DICE_FLOOR
+    assert_matches_card("lgg-unet2d", LGG_VAL_PATIENT, check_lgg_outputs(out, lgg_val))
     assert sorted(p.name for p in out.iterdir()) == [LGG_VAL_PATIENT, f"{LGG_VAL_PATIENT}_overlay.png"]
     assert not list(out.rglob(".*"))  # no temporary files left behind
 

@@ -16,6 +16,7 @@ import pytest
 import napari_brainseg
 from napari_brainseg.errors import BrainsegInputError
 from napari_brainseg.io.writer import write_labels
+from napari_brainseg.phantoms import make_brats_phantom
 
 from .hardening_data import (
     OBLIQUE_AFFINE,
@@ -151,10 +152,18 @@ def test_all_zero_image_gives_empty_labels_and_says_so():
 
 
 def test_inf_voxels_in_a_volume_are_background():
-    image = np.stack([brain_volume((16, 16, 12), seed=i).astype(np.float32) for i in range(4)])
-    image[:, 0, 0, :4] = (np.inf, -np.inf, np.nan, 1e38)
+    """NaN/Inf voxels inside the brain count as background: the labels are those of the same volume with
+    them set to 0, and the tumour is still found (one NaN in a channel's mean would blank the channel)."""
+    phantom = make_brats_phantom()
+    image = np.stack([phantom.images[m] for m in ("flair", "t1", "t1ce", "t2")]).astype(np.float32)
+    zeroed = image.copy()
+    z, y, x = (n // 4 for n in image.shape[1:])  # in the brain, away from the tumour
+    image[:, z, y, x : x + 3] = (np.inf, -np.inf, np.nan)
+    zeroed[:, z, y, x : x + 3] = 0
     result = napari_brainseg.segment(image, device="cpu")
-    assert result.labels.shape == image.shape[1:] and any("NaN/Inf" in m for m in result.messages)
+    assert any("NaN/Inf" in m for m in result.messages)
+    assert result.labels.any()
+    np.testing.assert_array_equal(result.labels, napari_brainseg.segment(zeroed, device="cpu").labels)
 
 
 def test_anisotropic_oblique_case_segments_and_writes_its_geometry(tmp_path):

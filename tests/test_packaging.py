@@ -21,8 +21,11 @@ def test_editable_install_finds_the_root_manifest():
     manifest = npe2.PluginManifest.from_distribution("napari-brainseg")
     assert manifest.name == "napari-brainseg"
     packaged = Path(napari_brainseg.__file__).parent / "napari.yaml"
-    if Path(napari_brainseg.__file__).is_relative_to(REPO):  # editable: the link points at the root file
-        assert packaged.resolve() == (REPO / "napari.yaml").resolve()
+    if Path(napari_brainseg.__file__).is_relative_to(REPO):  # editable (or src on the path): the link itself
+        assert packaged.is_symlink() and packaged.resolve() == (REPO / "napari.yaml").resolve()
+    else:  # an installed copy: the link became a real file with the root file's content, never a skip
+        assert packaged.is_file() and not packaged.is_symlink(), packaged
+        assert packaged.read_text() == (REPO / "napari.yaml").read_text(), f"{packaged} is not this tree's manifest"
     result = subprocess.run(
         [sys.executable, "-m", "npe2", "validate", "napari-brainseg", "--imports"], capture_output=True, text=True
     )

@@ -13,8 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .dice_floors import BRATS_VAL_CASE, BRATS_WT_DICE_FLOOR
-from .helpers import wt_dice
+from .model_card import BRATS_VAL_CASE, LGG_VAL_PATIENT, assert_matches_card, brats_dice, lgg_dice
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -67,9 +66,14 @@ def test_scripted_use_helpers(readme_folder):
 
 def test_segmentation_from_python(readme_folder):
     ns = run_block("Segmentation from Python (arrays")
+    case, lgg = ns["case"], ns["lgg"]
     assert ns["result"].labels.shape == (155, 240, 240) and (readme_folder / "out" / f"{BRATS_VAL_CASE}.nii.gz").is_file()
+    assert_matches_card("brats-unet3d", BRATS_VAL_CASE, brats_dice(ns["result"].labels, case.seg, case.label_convention))
     assert set(np.unique(ns["labels"])) <= {0, 1, 2, 3} and 3 in ns["labels"]  # the 2023 convention
-    assert ns["mask"].shape == ns["lgg"].image.shape[:3] and set(np.unique(ns["mask"])) <= {0, 1}
+    assert_matches_card("brats-unet3d", BRATS_VAL_CASE, brats_dice(ns["labels"], case.seg, "brats2023", case.label_convention))
+    assert lgg.patient_id == LGG_VAL_PATIENT and ns["mask"].shape == lgg.image.shape[:3]
+    assert set(np.unique(ns["mask"])) <= {0, 1}
+    assert_matches_card("lgg-unet2d", LGG_VAL_PATIENT, lgg_dice(ns["mask"], lgg.mask))
 
 
 def test_scripted_napari_session(readme_folder, readme_viewer):
@@ -80,8 +84,7 @@ def test_scripted_napari_session(readme_folder, readme_viewer):
     np.testing.assert_array_equal(layer.affine.affine_matrix, flair.affine.affine_matrix)
     np.testing.assert_allclose(layer.metadata["nifti_affine"], flair.metadata["nifti_affine"])
     assert layer.metadata["label_names"][4] == "enhancing tumour" and layer.metadata["model"] == "brats-unet3d"
-    wt = wt_dice(layer.data, truth)
-    assert wt >= BRATS_WT_DICE_FLOOR
+    assert_matches_card("brats-unet3d", BRATS_VAL_CASE, brats_dice(layer.data, truth))
 
 
 def test_write_result_refuses_a_file_as_output_folder(tmp_path):
