@@ -166,15 +166,16 @@ def out_of_fold(net, val_cases, spec, cfg, device, oof_dir: Path | None) -> list
     net.eval()
     records = []
     for case in val_cases:
-        plain = predict_case(net, case, spec, cfg, device)
-        flipped = predict_case(net, case, spec, cfg, device, tta=True)
-        rec = score(postprocess(plain, spec), case, spec)
-        rec.update({f"tta_{k}": v for k, v in score(postprocess(flipped, spec), case, spec).items() if k != "case"})
+        # scored as stored (float16), so every number here can be recomputed from the saved files
+        plain = predict_case(net, case, spec, cfg, device).astype(np.float16)
+        flipped = predict_case(net, case, spec, cfg, device, tta=True).astype(np.float16)
+        rec = score(postprocess(plain.astype(np.float32), spec), case, spec)
+        rec.update({f"tta_{k}": v for k, v in score(postprocess(flipped.astype(np.float32), spec), case, spec).items()
+                    if k != "case"})
         records.append(rec)
         if oof_dir is not None:
             oof_dir.mkdir(parents=True, exist_ok=True)
-            np.savez_compressed(oof_dir / f"{case['name']}.npz", prob=plain.astype(np.float16),
-                                prob_tta=flipped.astype(np.float16))
+            np.savez_compressed(oof_dir / f"{case['name']}.npz", prob=plain, prob_tta=flipped)
     net.train()
     return records
 
