@@ -34,13 +34,19 @@ set_track_meta(False)  # plain tensors: metadata tracking costs time and nothing
 BACKGROUND_INDEX_STRIDE = 8  # keep every 8th background index: a uniform draw, an eighth of the memory
 
 
-def precompute_indices(case: dict, context: int = 0) -> dict:
+def precompute_indices(case: dict, context: int = 0, patch: tuple[int, ...] | None = None) -> dict:
     """Channel-first training form of a cached case plus its tumour/brain voxel indices.
 
     An LGG stack (Z, 3, H, W) becomes a (3, Z + 2c, H, W) volume, edge-padded by ``context`` slices
-    so the end slices get the same repeated neighbours as at inference.
+    so the end slices get the same repeated neighbours as at inference. A volume smaller than the
+    3D ``patch`` in some axis (a brain crop 126 voxels high for 128^3 patches) is zero-padded to it,
+    as sliding-window inference pads it.
     """
     image, label = case["image"], case["label"]
+    if patch is not None and image.ndim == len(patch) + 1:
+        pad = [(0, 0)] + [((p - s) // 2, p - s - (p - s) // 2) if s < p else (0, 0) for s, p in zip(image.shape[1:], patch)]
+        if any(sum(w) for w in pad):
+            image, label = np.pad(image, pad), np.pad(label, pad)
     if image.ndim == 4 and label.ndim == 3:  # LGG stack (Z, 3, H, W) -> (3, Z, H, W) volume
         if context:
             image = np.pad(image, ((context, context), (0, 0), (0, 0), (0, 0)), mode="edge")

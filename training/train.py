@@ -203,7 +203,8 @@ def load_data(cfg: dict, args, rank: int, world: int):
     train_names, val_names = cases_of_config(cfg, split)
     cache = args.cache / dataset
     context = int(cfg.get("context", 0))
-    train_cases = [precompute_indices(load_cached(cache / f"{n}.npz", dataset), context) for n in train_names]
+    patch = tuple(cfg["patch"]) if dataset == "brats" and "patch" in cfg else None
+    train_cases = [precompute_indices(load_cached(cache / f"{n}.npz", dataset), context, patch) for n in train_names]
     val_cases = [load_cached(cache / f"{n}.npz", dataset) for n in val_names[rank::world]]
     return train_names, val_names, train_cases, val_cases
 
