@@ -151,6 +151,7 @@ def test_cross_validation_fold_scores_only_its_held_out_patients(tmp_path):
     assert [r["case"] for r in record["out_of_fold"]["per_case"]] == split["val"][:2]
     assert {"dice", "tta_dice"} <= set(record["out_of_fold"]["per_case"][0])
     assert record["sha256"] == sha256_of(tmp_path / "cv" / "fold3.pt")
+    assert not (tmp_path / "ck.pt").exists()  # a finished fold keeps no resumable checkpoint
     cfg = json.loads(Path(REPO / config).read_text())
     net = build_network(candidate_spec(cfg))  # 2.5D: 3 sequences x 3 slices in
     net.load_state_dict(torch.load(tmp_path / "cv" / "fold3.pt", weights_only=True))

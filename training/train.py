@@ -317,6 +317,7 @@ def main(argv=None) -> int:
                    for r in part]
         if rank == 0:
             export_fold(net, spec, cfg, state, records, args, {"train": train_names, "val": val_names}, paths.export_dir)
+            paths.checkpoint.unlink(missing_ok=True)  # finished: the fold's weights and record replace it
             print(json.dumps({"fold": args.fold, "out_of_fold": summarize(records)}), flush=True)
     if world > 1:
         dist.destroy_process_group()
