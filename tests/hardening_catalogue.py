@@ -1,8 +1,9 @@
 """The hardening catalogue (issue #6): every bad input or fault, what the user sees, and the test showing it.
 
-The README's "Troubleshooting" table is generated from this list; ``tests/test_hardening_catalogue.py``
-checks that the table is current, that every named test exists, and that every hardening test is listed.
-Regenerate the table after adding a row:  ``python -m tests.hardening_catalogue --write-readme``
+The table in ``docs/troubleshooting.md`` (linked from the README) is generated from this list;
+``tests/test_hardening_catalogue.py`` checks that the table is current, that every named test exists, and
+that every hardening test is listed. Regenerate the table after adding a row:
+``python -m tests.hardening_catalogue --write-docs``
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ A = "tests/test_hardening_api.py::"
 C = "tests/test_hardening_cli.py::"
 W = "tests/test_hardening_widget.py::"
 K = "tests/test_hardening_weights.py::"
+F = "tests/test_hardening_faults.py::"
+SIGNAL = F + "test_real_signal_leaves_complete_outputs_only[{}]"
 REFUSED_R = R + "test_refused_with_one_line[{}]"
 REFUSED_A = A + "test_segment_refuses_with_one_line[{}]"
 BAD_CASE = C + "test_bad_case_is_one_error_line[{}]"
@@ -49,6 +52,8 @@ CATALOGUE: list[tuple[str, str, str, str]] = [
     ("reader", "files of two cases in one folder", "`<folder>: files of several cases in one folder (...)`", REFUSED_R.format("two-cases-in-one-folder")),
     ("reader", "2018 and 2023 names mixed in one case", "`<folder>: mixes 2018 (_flair) and 2023 (-t2f) file names`", REFUSED_R.format("mixed-2018-2023-names")),
     ("reader", "unknown file names in a case folder", "ignored; the case opens", "tests/test_readers.py::test_copy_with_unrelated_files_still_reads"),
+    ("reader", "macOS `._*` AppleDouble files, `.DS_Store` and other hidden files in a BraTS or LGG folder", "ignored; the case opens and segments (they used to give `two files for the flair modality` / `slices of several patients`)", F + "test_hidden_files_are_ignored"),
+    ("reader", "a second segmentation file (`<case>_seg.nii` beside `<case>_seg.nii.gz`, as an unzipping tool leaves it)", "the case opens and segments; warning `<case>: two segmentation files; <case>_seg.nii.gz is the ground truth (for the Dice), <case>_seg.nii is ignored` (CLI: a `note:`)", F + "test_second_segmentation_file_is_noted_not_fatal"),
     ("reader", "non-integer labels in a case's segmentation", "`<seg file>: segmentation holds non-integer values`", REFUSED_R.format("seg-non-integer-in-case")),
     ("reader", "negative labels in a case's segmentation", "`<seg file>: segmentation labels outside 0..255 (-1..0)`", REFUSED_R.format("seg-negative-in-case")),
     ("reader", "segmentation on another grid than the images", "`<seg file>: segmentation shape (...) differs from the images' (...)`", REFUSED_R.format("seg-wrong-shape-in-case")),
@@ -124,6 +129,20 @@ CATALOGUE: list[tuple[str, str, str, str]] = [
     ("cli", "paths with spaces and non-ASCII characters", "works; paths printed as given", C + "test_paths_with_spaces_and_non_ascii"),
     ("cli", "Ctrl-C mid-cohort", "`error: interrupted; outputs written so far are complete ...`; exit 130; finished cases complete, no temp files; rerun refuses, `--skip-existing` skips, `--overwrite` rewrites", C + "test_interrupted_mid_cohort"),
     ("cli", "Ctrl-C while a file is being written", "no output and no temporary file left", C + "test_interrupted_while_writing_leaves_no_file"),
+    ("cli", "output files' mode (CLI outputs, `write_labels`, napari's save) under umask 022 and 027", "what an ordinary new file gets: 0644 / 0640, folders 0755 / 0750 (never 0600)", F + "test_outputs_get_the_ordinary_file_mode"),
+    ("cli", "Ctrl-C while an LGG patient's masks are written", "no patient folder and no temporary left: the masks go into a hidden temporary folder renamed when all are written", F + "test_lgg_masks_all_or_nothing_when_interrupted"),
+    ("cli", "real SIGINT while a NIfTI is written (child process)", "`error: interrupted by SIGINT; outputs written so far are complete ...`; exit 130; outputs complete or absent, no temporary; a `--skip-existing` rerun finishes", SIGNAL.format("sigint-while-writing-a-nifti")),
+    ("cli", "real SIGTERM while a NIfTI is written (e.g. a batch scheduler's time limit)", "ends like Ctrl-C: `error: interrupted by SIGTERM; ...`; exit 143; outputs complete or absent, no temporary", SIGNAL.format("sigterm-while-writing-a-nifti")),
+    ("cli", "real SIGTERM while an LGG patient's masks are written", "same; no folder holding some of the masks", SIGNAL.format("sigterm-while-writing-lgg-masks")),
+    ("cli", "real SIGINT between two cases", "same; the finished case complete, the next one absent", SIGNAL.format("sigint-between-cases")),
+    ("cli", "real SIGKILL while a NIfTI is written", "outputs complete or absent; the temporary left is hidden (`.brainseg-<pid>-<hex>.tmp`), never named like an output; the next run into the folder removes it", SIGNAL.format("sigkill-while-writing-a-nifti")),
+    ("cli", "real SIGKILL while an LGG patient's masks are written", "no patient folder; the hidden temporary folder is removed by the next run", SIGNAL.format("sigkill-while-writing-lgg-masks")),
+    ("cli", "temporaries of a killed run beside those of a run still writing", "the dead process's are removed, the live one's kept", F + "test_stale_temporaries_of_dead_runs_are_removed_live_ones_kept"),
+    ("cli", "two runs writing the same case ids into one folder at once (no `--overwrite`)", "each output is claimed atomically: exactly one run writes it, the other says `error: <case>: <file>: already exists (written by another run meanwhile?); not overwriting`; exit 1", F + "test_two_runs_one_output_exactly_one_wins"),
+    ("cli", "disk full (a 2 MiB tmpfs)", "`error: <case>: <path>: cannot write (No space left on device)`; exit 1; no partial file, no folder of some masks, no temporary", F + "test_disk_full_leaves_no_partial_output"),
+    ("cli", "case id too long for the file system's 255-byte names", "230 bytes: written (temporary names are short); 246 bytes (`<id>_1_mask.tif` would be 257): `error: <case>: <name>...: the output name is 257 bytes, more than the 255 the file system allows; rename the case`, before the model runs", F + "test_long_case_id_written_or_refused_before_the_model"),
+    ("cli", "`--device cuda` without a CUDA GPU", "`error: device 'cuda' was requested but no CUDA GPU is available; use 'auto' or 'cpu'` once, before any case is read; exit 2", F + "test_device_cuda_without_cuda_is_checked_once_before_any_work"),
+    ("cli", "stdout closed early (`napari-brainseg predict ... | head -1`)", "the run continues and writes every case; no `Broken pipe` error; exit 0", F + "test_closed_stdout_pipe_is_not_an_error"),
     ("cli", "outputs of a case cut short (some LGG masks missing)", "`--skip-existing`: `note: <patient>: redoing N output(s) of an unfinished earlier run`", C + "test_partial_lgg_outputs_are_redone_with_skip_existing"),
     # ---- the dock widget
     ("widget", "missing modality layers, 2D layers into the 3D model, layers of different shapes", "one notification each; nothing runs, nothing added", "tests/test_widget.py::test_wrong_inputs_notify_and_add_nothing"),
@@ -152,21 +171,24 @@ def markdown_table() -> str:
     return "\n".join(rows)
 
 
-def readme_block() -> str:
+TROUBLESHOOTING = Path(__file__).resolve().parents[1] / "docs" / "troubleshooting.md"
+
+
+def table_block() -> str:
     return f"{START}\n{markdown_table()}\n{END}"
 
 
-def update_readme(readme: Path) -> bool:
-    text = readme.read_text()
-    new = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _m: readme_block(), text, flags=re.S)
+def update_page(page: Path = TROUBLESHOOTING) -> bool:
+    text = page.read_text()
+    new = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _m: table_block(), text, flags=re.S)
     if new != text:
-        readme.write_text(new)
+        page.write_text(new)
     return new != text
 
 
 if __name__ == "__main__":
-    if "--write-readme" in sys.argv:
-        changed = update_readme(Path(__file__).resolve().parents[1] / "README.md")
-        print("README.md updated" if changed else "README.md already current")
+    if "--write-docs" in sys.argv:
+        changed = update_page()
+        print(f"{TROUBLESHOOTING.name} updated" if changed else f"{TROUBLESHOOTING.name} already current")
     else:
         print(markdown_table())

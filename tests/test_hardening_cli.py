@@ -17,6 +17,7 @@ import tifffile
 from napari_brainseg.engine import segment as engine_segment
 from napari_brainseg.cli import main
 from napari_brainseg.engine import registry
+from napari_brainseg.io import writer
 
 from .hardening_data import (
     no_temp_files,
@@ -237,13 +238,11 @@ def test_interrupted_mid_cohort(cohort, tmp_path, capsys, monkeypatch):
 def test_interrupted_while_writing_leaves_no_file(tmp_path, capsys, monkeypatch):
     write_brats_case(tmp_path / "in", "Brats18_Tiny_1")
     out = tmp_path / "out"
-    real_save = nib.save
-
-    def save(image, filename):
-        real_save(image, filename)  # the temporary file is complete ...
+    def publish_file(tmp, target, **_kwargs):
+        assert tmp.stat().st_size > 0  # the temporary file is complete ...
         raise KeyboardInterrupt  # ... but Ctrl-C arrives before the rename
 
-    monkeypatch.setattr(nib, "save", save)
+    monkeypatch.setattr(writer, "publish_file", publish_file)
     status, _, err = predict(capsys, tmp_path / "in", "--output", out)
     assert status == 130 and not list(out.iterdir())  # neither the target nor a temporary file
 

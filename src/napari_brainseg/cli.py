@@ -23,6 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import BrainsegInputError, first_line
+from .io.claim import check_fits
+from .io.signals import exit_status, signals_as_interrupts
+from .io.stdout_lines import StdoutLines
+from .io.tempfiles import remove_stale
 
 MAX_DEPTH = 3  # how deep a cohort folder is searched for case folders (e.g. data/lgg/kaggle_3m/TCGA_*)
 
@@ -129,6 +133,10 @@ def predict_one(case_input: CaseInput, args) -> list[str]:
     report = args.output / f"{name}_report.html"
     if args.report:
         targets.append(report)
+    for target in targets:  # a name too long for the file system fails now, not after the model ran
+        check_fits(target)
+    for warning in getattr(case, "warnings", ()):  # they name the case folder already
+        print(f"note: {warning}", file=sys.stderr)
     existing = [t for t in targets if t.exists()]
     overwrite = args.overwrite
     if existing and getattr(args, "skip_existing", False):
@@ -151,7 +159,7 @@ def predict_one(case_input: CaseInput, args) -> list[str]:
     if args.overlay:
         image, labels = _overlay_inputs(case, result.labels)
         title = f"{name}: {result.model} ({result.label_convention} labels)"
-        written.append(write_overlay_png(overlay, image, labels, result.label_convention, title))
+        written.append(write_overlay_png(overlay, image, labels, result.label_convention, title, overwrite=overwrite))
     if args.report:
         from .cli_measure import case_report
         from .io.report import write_report
@@ -175,6 +183,12 @@ def run_predict(args) -> int:
     except OSError as exc:
         print(f"error: {args.output}: cannot create the output folder ({exc.strerror or exc})", file=sys.stderr)
         return 2
+    if args.device == "cuda":  # once, before any case is read
+        from .engine.device import resolve_device
+
+        resolve_device(args.device)
+    remove_stale(args.output)  # temporaries of an earlier run that was killed
+    stdout = StdoutLines()
     with tempfile.TemporaryDirectory(prefix="brainseg-sample-") as tmp:
         inputs = list(args.inputs)
         if args.sample:
@@ -188,7 +202,7 @@ def run_predict(args) -> int:
                 written = predict_one(case_input, args)
                 # one stdout line per output: the NIfTI file or the LGG mask folder, and the overlay
                 for path in dict.fromkeys(str(Path(p).parent) if p.endswith("_mask.tif") else p for p in written):
-                    print(path)
+                    stdout.print(path)
                 done.append(case_input.name)
             except Exception as exc:  # one bad case must not stop the cohort
                 failed.append(case_input.name)
@@ -253,14 +267,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.run(args)
-    except KeyboardInterrupt:  # outputs are written atomically: nothing half-written is left behind
+        with signals_as_interrupts():  # SIGTERM/SIGHUP end the run like Ctrl-C
+            return args.run(args)
+    except KeyboardInterrupt as exc:  # outputs are written atomically: nothing half-written is left behind
+        how = f" by {exc}" if str(exc) else ""
         print(
-            "\nerror: interrupted; outputs written so far are complete, the case in progress was not written "
+            f"\nerror: interrupted{how}; outputs written so far are complete, the case in progress was not written "
             "(rerun with --skip-existing to finish)",
             file=sys.stderr,
         )
-        return 130
+        return exit_status(exc)
     except (BrainsegInputError, OSError) as exc:
         print(f"error: {first_line(exc)}", file=sys.stderr)
         return 2

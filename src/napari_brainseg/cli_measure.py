@@ -50,10 +50,10 @@ def run_compare(args) -> int:
         if m.spacing_assumed:
             print(f"note: {source.name}: voxel spacing unknown, 1 mm assumed", file=sys.stderr)
     if args.json:
-        from .io.writer import _atomic_write
+        from .io.writer import atomic_write
 
         payload = {"baseline_path": str(args.baseline), "follow_up_path": str(args.follow_up), **change.as_dict()}
-        _atomic_write(args.json, lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=1) + "\n"))
+        atomic_write(args.json, lambda fh: fh.write((json.dumps(payload, indent=1) + "\n").encode()))
         print(args.json)
     return 0
 

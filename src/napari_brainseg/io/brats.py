@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BrainsegInputError
+from .listing import visible_files
 from .nifti import Volume, is_nifti_path, read_nifti, strip_nifti_suffix
 
 MODALITIES = ("flair", "t1", "t1ce", "t2")
@@ -52,6 +53,7 @@ class BratsCaseFiles:
     convention: str  # "2018" or "2023"
     images: dict[str, Path]  # canonical modality -> file, in MODALITIES order
     seg: Path | None
+    other_segs: list[Path] = field(default_factory=list)  # e.g. the .nii an unzipping tool left beside the .nii.gz
 
     @property
     def missing(self) -> list[str]:
@@ -65,12 +67,17 @@ def find_case_files(folder: str | Path) -> BratsCaseFiles | None:
         return None
     found: dict[str, tuple[str, str, Path]] = {}
     cases, conventions = set(), set()
-    for path in sorted(folder.iterdir()):
+    segs: list[Path] = []
+    for path in visible_files(folder):
         parsed = parse_brats_name(path)
-        if parsed is None or not path.is_file():
+        if parsed is None:
             continue
         case_id, convention, modality = parsed
-        if modality in found:
+        if modality == "seg":  # not needed to segment: a second one is noted, never fatal
+            segs.append(path)
+            if "seg" in found:
+                continue
+        elif modality in found:
             raise BrainsegInputError(
                 f"{folder}: two files for the {modality} modality ({found[modality][2].name}, {path.name})"
             )
@@ -84,8 +91,8 @@ def find_case_files(folder: str | Path) -> BratsCaseFiles | None:
     if len(conventions) > 1:
         raise BrainsegInputError(f"{folder}: mixes 2018 (_flair) and 2023 (-t2f) file names")
     images = {m: found[m][2] for m in MODALITIES if m in found}
-    seg = found["seg"][2] if "seg" in found else None
-    return BratsCaseFiles(folder, cases.pop(), conventions.pop(), images, seg)
+    seg = min(segs, key=lambda p: (not p.name.lower().endswith(".gz"), p.name)) if segs else None  # the original
+    return BratsCaseFiles(folder, cases.pop(), conventions.pop(), images, seg, [p for p in segs if p != seg])
 
 
 @dataclass
@@ -152,6 +159,9 @@ def read_brats_case(folder: str | Path, *, require_all: bool = False) -> BratsCa
         if require_all:
             raise BrainsegInputError(f"{files.folder}: missing modality {names}")
         warnings.append(f"{files.folder.name}: missing modality {names}")
+    if files.other_segs:
+        others = ", ".join(p.name for p in files.other_segs)
+        warnings.append(f"{files.folder.name}: two segmentation files; {files.seg.name} is the ground truth (for the Dice), {others} is ignored")
     images: dict[str, np.ndarray] = {}
     reference: Volume | None = None
     for modality, path in files.images.items():

@@ -16,6 +16,7 @@ import numpy as np
 import tifffile
 
 from ..errors import BrainsegInputError, first_line
+from .listing import visible_files
 
 CHANNELS = ("pre-contrast", "FLAIR", "post-contrast")
 _SLICE = re.compile(r"^(?P<patient>.+)_(?P<n>\d+)(?P<mask>_mask)?\.tiff?$", re.IGNORECASE)
@@ -47,9 +48,9 @@ def find_patient_slices(folder: str | Path) -> list[LggSliceFiles] | None:
     images: dict[int, Path] = {}
     masks: dict[int, Path] = {}
     patients = set()
-    for path in folder.iterdir():
+    for path in visible_files(folder):
         parsed = parse_slice_name(path)
-        if parsed is None or not path.is_file():
+        if parsed is None:
             continue
         patient, number, is_mask = parsed
         patients.add(patient)
@@ -69,9 +70,9 @@ def find_mask_slices(folder: str | Path) -> tuple[str, list[tuple[int, Path]]] |
         return None
     masks: dict[int, Path] = {}
     patients = set()
-    for path in folder.iterdir():
+    for path in visible_files(folder):
         parsed = parse_slice_name(path)
-        if parsed is None or not path.is_file():
+        if parsed is None:
             continue
         if not parsed[2]:
             return None  # an image slice: a patient folder, not a masks folder

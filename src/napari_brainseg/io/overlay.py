@@ -38,13 +38,14 @@ def _label_rgba(labels: np.ndarray, convention: str, alpha: float = 0.5) -> np.n
     return rgba
 
 
-def write_overlay_png(path, image: np.ndarray, labels: np.ndarray, convention: str, title: str) -> str:
-    """``image``/``labels`` (Z, H, W) or (H, W) -> PNG at ``path``, written atomically."""
+def write_overlay_png(path, image: np.ndarray, labels: np.ndarray, convention: str, title: str, *, overwrite: bool = True) -> str:
+    """``image``/``labels`` (Z, H, W) or (H, W) -> PNG at ``path``, written atomically (an existing file is
+    replaced only with ``overwrite``)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
-    from .writer import _atomic_write
+    from .writer import atomic_write
 
     image, labels = np.asarray(image, dtype=np.float32), np.asarray(labels)
     if labels.ndim == 2:
@@ -65,5 +66,5 @@ def write_overlay_png(path, image: np.ndarray, labels: np.ndarray, convention: s
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
     fig.suptitle(title, fontsize=10)
     path = Path(path)
-    _atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+    atomic_write(path, lambda fh: fig.savefig(fh, format="png"), overwrite=overwrite)
     return str(path)

@@ -161,12 +161,12 @@ def render(content: ReportContent) -> str:
 
 def write_report(path, content: ReportContent, *, overwrite: bool = False) -> str:
     """Write the report to ``path`` atomically; refuses to replace a file unless ``overwrite``."""
-    from .writer import _atomic_write, _check_target
+    from .writer import _check_target, atomic_write
 
     path = Path(path)
     _check_target(path, overwrite)
     text = render(content)
-    _atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    atomic_write(path, lambda fh: fh.write(text.encode("utf-8")), overwrite=overwrite)
     return str(path)
 
 

@@ -7,16 +7,19 @@
 - LGG: one ``<patient>_<n>_mask.tif`` (0/255) per slice into a folder, like ``kaggle_3m``, with the
   patient id and slice numbers taken from ``metadata["brainseg"]``.
 
-Files are written to a temporary name in the target folder and renamed, so a crash never leaves a
-half-written file under the real name. :func:`write_labels` refuses to overwrite unless asked; the
-napari writer hooks overwrite because napari's save dialog has already asked the user.
+Every output is written under a temporary name beside its target (``io.tempfiles``: ordinary file
+mode, never the output's extension) and then given its final name (``io.claim``), so a crash, a signal
+or a full disk never leaves a half-written file under the real name; an LGG patient's masks go into a
+temporary folder that is renamed when all of them are written. :func:`write_labels` refuses to
+overwrite unless asked, also when another run claims the name while this one writes; the napari writer
+hooks overwrite because napari's save dialog has already asked the user.
 """
 
 from __future__ import annotations
 
 import gzip
+import io
 import os
-import tempfile
 from pathlib import Path
 
 import nibabel as nib
@@ -24,6 +27,8 @@ import numpy as np
 import tifffile
 
 from ..errors import BrainsegInputError
+from . import tempfiles
+from .claim import publish_file, publish_folder
 from .nifti import is_nifti_path, napari_to_nifti
 
 
@@ -76,22 +81,28 @@ def _check_writable(folder: Path) -> None:
         raise BrainsegInputError(f"{folder}: the output folder is not writable; choose another one")
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place."""
-    suffix = "".join(path.suffixes[-2:]) if path.name.lower().endswith(".nii.gz") else path.suffix
+def _cannot_write(path: Path, exc: OSError) -> BrainsegInputError:
+    return BrainsegInputError(f"{path}: cannot write ({exc.strerror or exc})")
+
+
+def atomic_write(path, write, *, overwrite: bool = True) -> None:
+    """Call ``write(binary_file)`` on a temporary file beside ``path``, then give it the name ``path``.
+
+    Without ``overwrite`` an existing ``path`` (even one that appeared meanwhile) is never replaced.
+    """
+    path = Path(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
+        tmp = tempfiles.new_temp_file(path.parent)
     except OSError as exc:
         raise BrainsegInputError(f"{path}: cannot write into {path.parent} ({exc.strerror or exc})") from None
-    os.close(fd)
     try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise BrainsegInputError(f"{path}: cannot write ({exc.strerror or exc})") from None
-        raise
+        with open(tmp, "wb") as fh:
+            write(fh)
+        publish_file(tmp, path, overwrite=overwrite)
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def nifti_target(path) -> Path:
@@ -139,9 +150,9 @@ def write_labels_nifti(path, data, metadata: dict | None = None, *, scale=None, 
     qform_code = int(header["qform_code"]) or 1
     image.set_sform(affine, code=sform_code)
     image.set_qform(affine, code=qform_code)
-    # the target's name decides the format, not the temporary file's (nib.save would guess from it)
+    # the target's name decides the format, not the temporary file's (which has no NIfTI extension)
     compress = path.name.lower().endswith(".gz")
-    _atomic_write(path, lambda tmp: Path(tmp).write_bytes(_nifti_bytes(image, compress)))
+    atomic_write(path, lambda fh: fh.write(_nifti_bytes(image, compress)), overwrite=overwrite)
     return str(path)
 
 
@@ -171,11 +182,26 @@ def write_labels_lgg(folder, data, metadata: dict | None = None, *, overwrite: b
         if existing:
             raise BrainsegInputError(f"{folder}: {existing[0]} already exists; not overwriting (pass overwrite=True)")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise BrainsegInputError(f"{folder}: cannot create the output folder ({exc.strerror or exc})") from None
-    _check_writable(folder)
+        raise BrainsegInputError(f"{folder.parent}: cannot create the output folder ({exc.strerror or exc})") from None
+    _check_writable(folder.parent)
+    if folder.is_dir():
+        _check_writable(folder)
     binary = (mask > 0).astype(np.uint8) * np.uint8(255)
-    for target, plane in zip(targets, binary):
-        _atomic_write(target, lambda tmp, plane=plane: tifffile.imwrite(tmp, plane))
+    # all or nothing: every mask into a temporary folder beside the target, renamed when complete
+    try:
+        tmp = tempfiles.new_temp_folder(folder.parent)
+    except OSError as exc:
+        raise BrainsegInputError(f"{folder}: cannot write into {folder.parent} ({exc.strerror or exc})") from None
+    try:
+        for target, plane in zip(targets, binary):
+            encoded = io.BytesIO()  # tifffile reports a full disk as a short write; plain files say ENOSPC
+            tifffile.imwrite(encoded, plane)
+            (tmp / target.name).write_bytes(encoded.getvalue())
+        publish_folder(tmp, folder, overwrite=overwrite)
+    except OSError as exc:
+        raise _cannot_write(folder, exc) from None
+    finally:
+        tempfiles.remove(tmp)
     return [str(t) for t in targets]
