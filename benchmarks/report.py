@@ -57,7 +57,7 @@ def _commit_note(commit) -> str:
         text += " **with uncommitted changes** (the exact code is not in git)"
     later = _later_code_commits(str(commit).removesuffix("+dirty"))
     if later:
-        text += f" ({later} later commit(s) changed src/)"
+        text += f" ({later} commit(s) changing src/ since, when rendered)"
     return text
 
 
