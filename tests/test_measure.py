@@ -53,6 +53,10 @@ def test_separate_lesions_are_counted_and_small_ones_are_not_measurable():
     assert [lesion.measurable for lesion in m.lesions] == [True, False]
     assert m.sum_of_products_mm2 == pytest.approx(m.lesions[0].product_mm2)
     assert m.as_dict()["n_measurable"] == 1
+    labels[5, 90, 5] = 1  # an isolated voxel: a fragment, counted apart from the lesions
+    m = measure_labels(labels, "lgg", spacing)
+    assert (m.n_lesions, m.n_fragments) == (2, 1) and len(m.lesions) == 3
+    assert m.lesions[-1].volume_ml == pytest.approx(0.001)
 
 
 def test_target_class_only_and_empty_labels():

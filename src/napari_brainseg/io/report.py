@@ -94,7 +94,7 @@ def _planes_figure(content: ReportContent, slices: dict[str, int], overlay: str)
 
 
 def _draw_diameters(ax, measurement, index: int) -> None:
-    for lesion in measurement.lesions[:5]:
+    for lesion in measurement.lesions[: min(measurement.n_lesions, 5)]:
         if lesion.slice_index != index:
             continue
         for segment, color in ((lesion.longest, "#00e5ff"), (lesion.perpendicular, "#ff40ff")):
@@ -116,7 +116,7 @@ def render(content: ReportContent) -> str:
     legend = " ".join(f'<span class="sw" style="background:{c.color}"></span>{html.escape(c.name)}' for c in table.classes)
     lesions = [(i, l.slice_index, f"{l.longest.length_mm:.1f}", f"{l.perpendicular.length_mm:.1f}",
                 f"{l.product_mm2:.0f}", "yes" if l.measurable else "no", f"{l.volume_ml:.2f}")
-               for i, l in enumerate(m.lesions[:10], start=1)]
+               for i, l in enumerate(m.lesions[: m.n_lesions][:10], start=1)]
     parts = [
         f"<h1>{html.escape(content.case)}</h1>",
         f'<p class="warn">{html.escape(DISCLAIMER)}</p>',
@@ -130,7 +130,9 @@ def render(content: ReportContent) -> str:
         "<h2>Volumes</h2>",
         _table([(k, f"{v:.2f}") for k, v in content.volumes_ml.items()], ("class", "volume (mL)")),
         f"<h2>RANO-style measurement of the {html.escape(m.target)}</h2>",
-        f"<p>{m.n_lesions} separate lesion(s); sum of products of the measurable ones (both diameters &ge; 10 mm, "
+        f"<p>{m.n_lesions} separate lesion(s) at least 5 mm across"
+        + (f" (and {m.n_fragments} smaller fragment(s), in the volume but not listed)" if m.n_fragments else "")
+        + "; sum of products of the measurable ones (both diameters &ge; 10 mm, "
         f"up to 5): <b>{m.sum_of_products_mm2:.0f} mm&sup2;</b>. Each lesion is measured on the axial slice where "
         "its area is largest; lengths run edge to edge of the voxels.</p>",
         _table(lesions, ("lesion", "axial slice", "longest (mm)", "perpendicular (mm)", "product (mm²)", "measurable",
@@ -140,7 +142,7 @@ def render(content: ReportContent) -> str:
         parts += ["<h2>Confidence</h2>",
                   f"<p>Confidence <b>{content.confidence:.3f}</b> (mean pairwise Dice of the flip test-time-augmentation "
                   "members, 1 = they all agree). A low value flags a case to check; it does not prove a good one right "
-                  "(see benchmarks/results/uncertainty.json for how it ranked cases by their Dice).</p>"]
+                  "(docs/measurements.md: how it ranked out-of-fold cases by their Dice).</p>"]
         if content.uncertainty is not None:
             heat = _planes_figure(content, slices, "uncertainty")
             parts.append(f'<img alt="member disagreement" src="data:image/png;base64,{heat}">'

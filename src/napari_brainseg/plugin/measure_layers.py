@@ -47,12 +47,14 @@ def diameter_shapes(measurement: Measurement, labels_layer, name: str | None = N
     """(data, add_shapes keyword arguments) for the measured lesions' diameters over ``labels_layer``."""
     lines, kinds, texts = [], [], []
     ndim = labels_layer.ndim
-    for index, lesion in enumerate(measurement.lesions[:MAX_LESIONS_DRAWN], start=1):
+    for index, lesion in enumerate(measurement.lesions[: min(measurement.n_lesions, MAX_LESIONS_DRAWN)], start=1):
         for kind, segment in (("longest", lesion.longest), ("perpendicular", lesion.perpendicular)):
             ends = np.array([segment.start, segment.end])[:, -ndim:]
             lines.append(ends)
             kinds.append(kind)
-            texts.append(f"{index}: {segment.length_mm:.1f} mm" if kind == "longest" else f"{segment.length_mm:.1f} mm")
+            # one label per lesion (two would overlap at the shared bounding-box corner)
+            texts.append(f"{index}: {lesion.longest.length_mm:.1f} x {lesion.perpendicular.length_mm:.1f} mm"
+                         if kind == "longest" else "")
     label = name or f"{labels_layer.name} RANO diameters"
     summary = f"{measurement.n_lesions} lesion(s), sum of products {measurement.sum_of_products_mm2:.0f} mm²"
     kwargs = {
@@ -74,7 +76,7 @@ def add_diameter_layer(viewer, labels_layer, *, go_to_slice: bool = True):
     """Measure ``labels_layer``, draw its diameters and (optionally) move the slider to the largest
     lesion's slice. Returns (shapes layer or None when there is nothing to measure, measurement)."""
     measurement = measure_layer(labels_layer)
-    if not measurement.lesions:
+    if not measurement.n_lesions:
         return None, measurement
     lines, kwargs = diameter_shapes(measurement, labels_layer)
     layer = viewer.add_shapes(lines, **kwargs)
@@ -100,3 +102,19 @@ def uncertainty_layer_kwargs(result, labels_layer_kwargs: dict) -> dict:
         "metadata": {"brainseg": {"kind": "uncertainty", "confidence": result.confidence,
                                   "what": "std of the flip-TTA members' probabilities, max over outputs"}},
     }
+
+
+def add_result_extras(viewer, result, labels_layer) -> list:
+    """Beside a fresh result layer: the members' disagreement (hidden) when the run kept them, and the
+    RANO diameters. Returns the layers added."""
+    added = []
+    if result.uncertainty is not None:
+        kwargs = uncertainty_layer_kwargs(result, {"name": labels_layer.name, "scale": tuple(labels_layer.scale),
+                                                   "translate": tuple(labels_layer.translate)})
+        added.append(viewer.add_image(result.uncertainty, affine=np.asarray(labels_layer.affine.affine_matrix), **kwargs))
+        labels_layer.metadata["confidence"] = result.confidence
+    shapes, _measurement = add_diameter_layer(viewer, labels_layer, go_to_slice=False)
+    if shapes is not None:
+        added.append(shapes)
+    viewer.layers.selection.active = labels_layer  # the result stays the layer the user works on
+    return added

@@ -14,6 +14,7 @@ from magicgui.widgets import ComboBox, Container, FileEdit, Label, PushButton, T
 
 from ..errors import first_line
 from ..measure.change import compare
+from ..measure.rano import MIN_LESION_MM
 from .measure_layers import add_diameter_layer, layer_convention, measure_layer
 
 if TYPE_CHECKING:
@@ -101,8 +102,9 @@ class MeasureWidget(Container):
 
 
 def measurement_lines(m) -> list[str]:
-    lines = [f"{m.target}: {m.n_lesions} lesion(s); sum of products {m.sum_of_products_mm2:.0f} mm²"]
-    for index, lesion in enumerate(m.lesions[:5], start=1):
+    fragments = f" (+{m.n_fragments} fragment(s) under {MIN_LESION_MM:g} mm)" if m.n_fragments else ""
+    lines = [f"{m.target}: {m.n_lesions} lesion(s){fragments}; sum of products {m.sum_of_products_mm2:.0f} mm²"]
+    for index, lesion in enumerate(m.lesions[: min(m.n_lesions, 5)], start=1):
         lines.append(f"  {index}: slice {lesion.slice_index}, {lesion.longest.length_mm:.1f} x "
                      f"{lesion.perpendicular.length_mm:.1f} mm ({'measurable' if lesion.measurable else 'not measurable'}), "
                      f"{lesion.volume_ml:.2f} mL")
