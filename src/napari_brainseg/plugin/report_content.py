@@ -53,13 +53,15 @@ def report_from_layers(viewer, labels_layer) -> ReportContent:
     inputs = {"labels layer": labels_layer.name, "image layer": image_layer.name,
               "grid (z, y, x)": " x ".join(map(str, labels.shape)),
               "voxel spacing (mm)": "unknown (1 mm assumed)" if assumed else " x ".join(f"{s:g}" for s in spacing)}
-    dice = meta.get("dice")
+    recorded = dict(meta.get("dice") or {})  # the widget's {"against": truth layer, region: Dice, ...}
+    reference = recorded.pop("against", None)
+    dice = {k: float(v) for k, v in recorded.items()} or None
     return ReportContent(
         case=meta.get("brainseg", {}).get("case_id") or labels_layer.name, image=image, image_name=image_layer.name,
         labels=labels, convention=convention, spacing=spacing, measurement=measure_layer(labels_layer),
         volumes_ml=volumes, inputs=inputs, model=model, confidence=meta.get("confidence"),
         uncertainty=_uncertainty_of(viewer, labels_layer, labels.shape), dice=dice,
-        reference=meta.get("truth_layer"), notes=list(meta.get("messages", [])),
+        reference=reference, notes=list(meta.get("messages", [])),
     )
 
 
