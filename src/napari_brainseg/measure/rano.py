@@ -171,6 +171,7 @@ def bidimensional(mask2d: np.ndarray, spacing_yx=(1.0, 1.0)):
     if len(points) == 0:
         raise ValueError("empty mask")
     edge = np.argwhere(mask2d & ~ndimage.binary_erosion(mask2d, border_value=0)).astype(float) * spacing
+    edge = _hull_points(edge)
     i, j = _farthest_pair(edge)
     start, end = edge[i], edge[j]
     u = end - start
@@ -194,7 +195,19 @@ def _edge_to_edge(start, end, direction, spacing):
     return tuple(start / spacing), tuple(end / spacing), float(np.linalg.norm(end - start))
 
 
-def _farthest_pair(points: np.ndarray, chunk: int = 2048) -> tuple[int, int]:
+def _hull_points(points: np.ndarray) -> np.ndarray:
+    """The convex hull's vertices (the farthest pair is among them); all points when they are collinear."""
+    from scipy.spatial import ConvexHull, QhullError
+
+    if len(points) < 4:
+        return points
+    try:
+        return points[ConvexHull(points).vertices]
+    except QhullError:  # a straight line of voxels
+        return points
+
+
+def _farthest_pair(points: np.ndarray, chunk: int = 512) -> tuple[int, int]:
     """Indices of the two points farthest apart (exact; chunked so memory stays small)."""
     best, pair = -1.0, (0, 0)
     for s in range(0, len(points), chunk):
