@@ -167,13 +167,13 @@ def wait_for(condition, process, timeout=180.0):
         time.sleep(0.01)
 
 
-def _temporaries(out):
-    return [p for p in out.iterdir() if tempfiles.is_temporary(p)] if out.is_dir() else []
+def _entries(out):
+    return list(out.iterdir()) if out.is_dir() else []
 
 
-MOMENTS = {  # when to signal: a condition on the output folder
-    "while-writing-a-nifti": lambda out: any(p.is_file() for p in _temporaries(out)),
-    "while-writing-lgg-masks": lambda out: any(p.is_dir() and len(list(p.iterdir())) >= 2 for p in _temporaries(out)),
+MOMENTS = {  # when to signal: a condition on the output folder (as true for the code before the fix)
+    "while-writing-a-nifti": lambda out: any(p.name.startswith(".") and p.is_file() for p in _entries(out)),
+    "while-writing-lgg-masks": lambda out: any(p.is_dir() and len(list(p.iterdir())) >= 2 for p in _entries(out)),
     "between-cases": lambda out: (out / "Brats18_Tiny_1_overlay.png").exists(),
 }
 SIGNAL_CASES = {
