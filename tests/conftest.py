@@ -68,3 +68,11 @@ def errors(monkeypatch):
     shown: list[str] = []
     monkeypatch.setattr(notifications, "show_error", shown.append)
     return shown
+
+
+@pytest.fixture(scope="session")
+def brats18_cropped(brats18_case, tmp_path_factory) -> Path:
+    """The 2018 case cut to its brain's bounding box (plus a margin): the same scan, cheaper to segment."""
+    from .scan_variants import crop_case
+
+    return crop_case(brats18_case, tmp_path_factory.mktemp("cropped") / BRATS18_CASE)

@@ -25,13 +25,36 @@ def test_truncated_file_inside_a_case_folder(brats18_case, tmp_path):
     assert f"{BRATS18_CASE}_t2.nii.gz" in message and "truncated" in without_paths(message, case)
 
 
-def test_modalities_of_different_shapes(brats18_case, tmp_path):
+def test_modalities_on_another_grid_are_resampled(brats18_case, tmp_path):
+    """A T1 cut to another field of view (and a T2 shifted 5 mm) is resampled onto the FLAIR grid by
+    world coordinates, with one warning naming the file - not refused (issue 11)."""
+    import warnings
+
+    from napari_brainseg.plugin.readers import read_brats_folder
+
     case = copy_case(brats18_case, tmp_path / BRATS18_CASE)
-    t1 = case / f"{BRATS18_CASE}_t1.nii.gz"
-    image = nib.load(str(t1))
-    nib.save(nib.Nifti1Image(np.asarray(image.dataobj)[:200], image.affine, image.header), str(t1))
-    message = read_error(case)
-    assert t1.name in message and "shape" in without_paths(message, case)
+    t1, t2 = case / f"{BRATS18_CASE}_t1.nii.gz", case / f"{BRATS18_CASE}_t2.nii.gz"
+    loaded = nib.load(str(t1))
+    image = nib.Nifti1Image(np.asarray(loaded.dataobj), loaded.affine, loaded.header)  # in memory: t1 is rewritten
+    nib.save(image.slicer[:200], str(t1))  # same voxels, a smaller field of view
+    shifted = nib.load(str(t2))
+    moved = shifted.affine.copy()
+    moved[0, 3] += 5.0  # the header says the volume lies 5 mm (5 voxels) further along x
+    nib.save(nib.Nifti1Image(np.asarray(shifted.dataobj), moved, shifted.header), str(t2))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        layers = {kwargs["name"]: data for data, kwargs, _ in read_brats_folder(case)}
+    notes = [str(w.message) for w in caught]
+    assert any(t1.name in n and "resampled onto the flair grid" in n for n in notes), notes
+    assert any(t2.name in n for n in notes)
+    flair, t1_layer = layers[f"{BRATS18_CASE} flair"], layers[f"{BRATS18_CASE} t1"]
+    assert t1_layer.shape == flair.shape
+    original = np.asarray(image.dataobj).transpose(2, 1, 0)
+    assert np.allclose(t1_layer[..., :200], original[..., :200])  # voxels inside the cut field of view
+    assert (t1_layer[..., 200:] == 0).all()  # outside it: background
+    t2_layer, t2_data = layers[f"{BRATS18_CASE} t2"], np.asarray(shifted.dataobj).transpose(2, 1, 0)
+    sign = int(np.sign(shifted.affine[0, 0]))  # BraTS 2018 is LPS: x runs towards -i
+    assert np.allclose(t2_layer[..., 10:-10], np.roll(t2_data, sign * 5, axis=2)[..., 10:-10])
 
 
 def test_tif_that_is_not_an_image(tmp_path):

@@ -99,14 +99,6 @@ def _empty_volume(tmp):
     return write_nifti(tmp / "empty_vol.nii", np.zeros((8, 0, 4), np.int16)), "empty"
 
 
-def _different_affines(tmp):
-    folder = write_brats_case(tmp)
-    shifted = np.diag([1.0, 1.0, 1.0, 1.0])
-    shifted[:3, 3] = (5, 0, 0)
-    write_nifti(folder / "Brats18_Tiny_1_t2.nii.gz", brain_volume(), shifted)
-    return folder, "not co-registered"
-
-
 def _duplicate_modality(tmp):
     folder = write_brats_case(tmp)
     write_nifti(folder / "Brats18_Tiny_1_flair.nii", brain_volume())
@@ -184,7 +176,6 @@ REFUSED = {
     "header-declares-huge-volume-gz": _header_declares_huge_volume_gz,
     "complex-voxels": _complex_voxels,
     "empty-volume": _empty_volume,
-    "modalities-different-affines": _different_affines,
     "duplicate-modality": _duplicate_modality,
     "two-cases-in-one-folder": _two_cases_in_one_folder,
     "mixed-2018-2023-names": _mixed_2018_2023_names,

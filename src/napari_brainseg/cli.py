@@ -6,9 +6,10 @@
     napari-brainseg sample --output DIR               # write the phantoms as case folders
     napari-brainseg compare BASELINE FOLLOW_UP        # change between two segmentations (cli_measure)
 
-Each INPUT is a BraTS case folder, an LGG patient folder, or a folder holding several of either
-(searched a few levels deep). Per case it writes ``DIR/<case>.nii.gz`` (BraTS, uint8 labels in the
-case's own convention, the case's affine/header) or ``DIR/<patient>/<patient>_<n>_mask.tif`` (LGG,
+Each INPUT is a BraTS case folder, an LGG patient folder, a DICOM exam folder, or a folder holding
+several (searched a few levels deep). Per case it writes ``DIR/<case>.nii.gz`` (BraTS, uint8 labels in
+the case's own convention, the case's affine/header; a DICOM exam: on its reference series' grid,
+``--dicom-seg`` adds ``DIR/<exam>_seg.dcm``) or ``DIR/<patient>/<patient>_<n>_mask.tif`` (LGG,
 uint8 0/255 per slice), plus ``DIR/<case>_overlay.png``. A failing case prints one ``error:`` line
 and the others still run; the exit status is 1 when any case failed.
 """
@@ -119,9 +120,12 @@ def predict_one(case_input: CaseInput, args) -> list[str]:
     from .io.cases import output_paths, read_case, write_result
     from .io.overlay import write_overlay_png
 
-    case = read_case(case_input.path)
+    case = read_case(case_input.path, series=args.series, reference=args.reference, register=args.register)
     name = case_input.name = getattr(case, "case_id", None) or case.patient_id
     targets = output_paths(case, args.output)
+    seg_target = dicom_seg_target(case, args)
+    if seg_target is not None:
+        targets.append(seg_target)
     case_folder = _resolved(case_input.path)
     if any(_resolved(t.parent) == case_folder for t in targets):
         raise BrainsegInputError(
@@ -156,6 +160,12 @@ def predict_one(case_input: CaseInput, args) -> list[str]:
     finally:
         bar.close()
     written = write_result(result, case, args.output, overwrite=overwrite)
+    if seg_target is not None:
+        from .io.dicom_seg import write_dicom_seg
+
+        source = case.series[args.reference]
+        written.append(write_dicom_seg(seg_target, result.labels, result.label_convention, source,
+                                       model=result.model, overwrite=overwrite))
     if args.overlay:
         image, labels = _overlay_inputs(case, result.labels)
         title = f"{name}: {result.model} ({result.label_convention} labels)"
@@ -172,6 +182,25 @@ def predict_one(case_input: CaseInput, args) -> list[str]:
     for message in result.messages:
         print(f"note: {name}: {message}", file=sys.stderr)
     return written
+
+
+def dicom_seg_target(case, args) -> Path | None:
+    """``DIR/<exam>_seg.dcm`` when ``--dicom-seg`` was asked for a DICOM exam; a note otherwise."""
+    if not getattr(args, "dicom_seg", False):
+        return None
+    if not getattr(case, "series", None):
+        from .io.cases import case_name
+
+        print(f"note: {case_name(case)}: --dicom-seg applies to DICOM exams only; none written", file=sys.stderr)
+        return None
+    return args.output / f"{case.case_id}_seg.dcm"
+
+
+def _series_override(text: str) -> tuple[str, str]:
+    modality, sep, key = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"{text!r}: expected MODALITY=SERIES, e.g. flair=SE002")
+    return modality.strip().lower(), key.strip()
 
 
 def run_predict(args) -> int:
@@ -254,6 +283,15 @@ def build_parser() -> argparse.ArgumentParser:
                          help="keep the flip-TTA members apart: a per-case confidence score (as slow as --tta)")
     predict.add_argument("--report", action="store_true",
                          help="also write <case>_report.html (self-contained; implies --uncertainty)")
+    scans = predict.add_argument_group("scans that are not BraTS files (see docs/real-scans.md)")
+    scans.add_argument("--reference", choices=("flair", "t1", "t1ce", "t2"), default="flair",
+                       help="the series whose grid the others are resampled onto and the labels are written on")
+    scans.add_argument("--register", action="store_true",
+                       help="rigidly co-register the other series to the reference (SimpleITK); recorded in the notes")
+    scans.add_argument("--series", action="append", type=_series_override, default=[], metavar="MODALITY=SERIES",
+                       help="DICOM: which series is which, by folder, number or description (e.g. flair=SE002)")
+    scans.add_argument("--dicom-seg", action="store_true",
+                       help="DICOM exams: also write <exam>_seg.dcm, a DICOM SEG on the reference series")
     predict.set_defaults(run=run_predict)
 
     add_compare_parser(commands)
@@ -266,6 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if hasattr(args, "series"):
+        args.series = dict(args.series)
     try:
         with signals_as_interrupts():  # SIGTERM/SIGHUP end the run like Ctrl-C
             return args.run(args)

@@ -55,40 +55,54 @@ BRATS_2023 = LabelConvention(
         LabelClass(3, "ET (enhancing tumour)", "#ffd700"),
     ),
 )
+# Medical Segmentation Decathlon Task01_BrainTumour (its dataset.json): 1 edema, 2 non-enhancing
+# tumour, 3 enhancing tumour - classes 1 and 2 the other way round from BraTS.
+MSD = LabelConvention(
+    "msd",
+    (
+        LabelClass(1, "edema", "#3cb44b"),
+        LabelClass(2, "non-enhancing tumour", "#e8453c"),
+        LabelClass(3, "enhancing tumour", "#ffd700"),
+    ),
+)
 # LGG (Buda et al.): a single FLAIR-abnormality class.
 LGG = LabelConvention("lgg", (LabelClass(1, "FLAIR abnormality (tumour)", "#e8453c"),))
 
-CONVENTIONS = {c.name: c for c in (BRATS_2018, BRATS_2023, LGG)}
+CONVENTIONS = {c.name: c for c in (BRATS_2018, BRATS_2023, MSD, LGG)}
 
 # BraTS evaluation regions, in the channel order the 3D model predicts.
 BRATS_REGIONS = ("TC", "WT", "ET")
-_ET_VALUE = {"brats2018": 4, "brats2023": 3}
+# label values of (non-enhancing core, edema, enhancing tumour) in each glioma convention
+_VALUES = {"brats2018": (1, 2, 4), "brats2023": (1, 2, 3), "msd": (2, 1, 3)}
+GLIOMA_CONVENTIONS = tuple(_VALUES)
 
 
 def brats_labels_to_regions(labels: np.ndarray, convention: str) -> np.ndarray:
     """Labels (any shape) -> bool regions (3, ...) in the order TC, WT, ET."""
-    et = _ET_VALUE[convention]
-    tc = (labels == 1) | (labels == et)
-    wt = tc | (labels == 2)
+    core, edema, et = _VALUES[convention]
+    tc = (labels == core) | (labels == et)
+    wt = tc | (labels == edema)
     return np.stack([tc, wt, labels == et])
 
 
 def brats_regions_to_labels(regions: np.ndarray, convention: str) -> np.ndarray:
     """Bool regions (3, ...) TC, WT, ET -> uint8 labels; nested so that ET wins over TC over WT."""
+    core, edema, et_value = _VALUES[convention]
     tc, wt, et = (np.asarray(r, dtype=bool) for r in regions)
     labels = np.zeros(tc.shape, dtype=np.uint8)
-    labels[wt] = 2
-    labels[tc] = 1
-    labels[et] = _ET_VALUE[convention]
+    labels[wt] = edema
+    labels[tc] = core
+    labels[et] = et_value
     return labels
 
 
 def convert_brats_labels(labels: np.ndarray, source: str, target: str) -> np.ndarray:
-    """Relabel between the 2018 (ET = 4) and 2023 (ET = 3) conventions."""
+    """Relabel between the glioma conventions (2018: ET = 4; 2023: ET = 3; MSD: 1 and 2 swapped)."""
     if source == target:
         return labels
     out = labels.copy()
-    out[labels == _ET_VALUE[source]] = _ET_VALUE[target]
+    for old, new in zip(_VALUES[source], _VALUES[target]):
+        out[labels == old] = new
     return out
 
 

@@ -8,6 +8,7 @@ from typing import Mapping
 
 import numpy as np
 
+from .. import conventions as label_conventions
 from ..errors import BrainsegInputError
 from ..io.brats import LABEL_CONVENTION
 from ..limits import check_size
@@ -23,8 +24,10 @@ def normalise_convention(convention: str | None, model: str) -> str:
         return get_spec(model).label_convention
     name = str(convention).lower()
     name = LABEL_CONVENTION.get(name, name)
-    if name not in ("brats2018", "brats2023"):
-        raise BrainsegInputError(f"unknown BraTS label convention {convention!r}; use '2018' (1/2/4) or '2023' (1/2/3)")
+    if name not in label_conventions.GLIOMA_CONVENTIONS:
+        raise BrainsegInputError(
+            f"unknown BraTS label convention {convention!r}; use '2018' (1/2/4), '2023' (1/2/3) or 'msd' (1 edema, 2 core, 3 ET)"
+        )
     return name
 
 
@@ -59,7 +62,10 @@ def from_case(case) -> tuple[np.ndarray, str, dict]:
     from ..io.lgg import LggCase
 
     if isinstance(case, BratsCase):
-        return case.stacked(), BRATS_MODEL, {"convention": case.label_convention, "spacing": case.spacing}
+        return case.stacked(), BRATS_MODEL, {
+            "convention": case.label_convention, "spacing": case.spacing, "affine": case.affine,
+            "messages": list(case.warnings), "transforms": dict(case.transforms),
+        }
     if isinstance(case, LggCase):
         return case.image, LGG_MODEL, {}
     raise TypeError(f"not a read case: {type(case).__name__}")

@@ -34,6 +34,10 @@ class ModelSpec:
     label_convention: str  # default convention of the labels it produces (conventions.CONVENTIONS)
     network: dict = field(default_factory=dict)  # monai.networks.nets.UNet keyword arguments
     patch_size: tuple[int, ...] = ()  # training patch and sliding-window ROI
+    # the grid the model was trained on; inputs on other grids are brought to it and back (model_grid)
+    orientation: str | None = None  # nibabel axcodes of the NIfTI (i, j, k) axes, e.g. "LPS"
+    spacing_mm: tuple[float, ...] | None = None  # voxel size, napari (z, y, x) order
+    plane_size: tuple[int, int] | None = None  # 2D models: the (H, W) of a training slice
     threshold: float = 0.5
     # connected components smaller than this fraction of the largest are dropped (None: keep all)
     min_component_fraction: float | None = None
@@ -76,6 +80,7 @@ MODELS: dict[str, ModelSpec] = {
             label_convention="lgg",
             network=dict(channels=(16, 32, 64, 128, 256), strides=(2, 2, 2, 2), num_res_units=2, norm="batch"),
             patch_size=(256, 256),
+            plane_size=(256, 256),  # kaggle_3m slices; other sizes are resized to it and back
             min_component_fraction=0.1,
         ),
         ModelSpec(
@@ -87,6 +92,9 @@ MODELS: dict[str, ModelSpec] = {
             label_convention="brats2018",
             network=dict(channels=(16, 32, 64, 128, 160), strides=(2, 2, 2, 2), num_res_units=1, norm="instance"),
             patch_size=(96, 96, 96),
+            # BraTS 2018-2021 files are stored LPS at 1 mm (BraTS-Africa RAS); trained on LPS arrays
+            orientation="LPS",
+            spacing_mm=(1.0, 1.0, 1.0),
             min_component_fraction=0.1,
         ),
     )

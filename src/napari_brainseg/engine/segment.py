@@ -19,7 +19,10 @@ from .. import conventions as label_conventions
 from ..errors import BrainsegInputError
 from ..io.cases import case_name, read_case
 from .device import resolve_device
+from .foreground import zero_background
+from .input_checks import brain_warnings, channel_warnings, spacing_warnings
 from .inputs import from_case, normalise_convention, prepare_input
+from .model_grid import to_model_grid, to_model_plane, voxel_spacing
 from .preprocess import postprocess, preprocess_brats, preprocess_lgg, uncrop
 from .registry import BRATS_MODEL, LGG_MODEL, MODELS, ModelSpec, get_spec, load_model
 from .window import predict_slices, predict_volume
@@ -134,6 +137,7 @@ def segment(
     tta: bool = False,
     convention: str | None = None,
     spacing=None,
+    affine=None,
     progress: ProgressFn | None = None,
     should_stop: Callable[[], bool] | None = None,
     return_probabilities: bool = False,
@@ -147,6 +151,11 @@ def segment(
     arrays, or a read LGG case. ``model`` defaults to the one matching the input. ``convention``
     picks the BraTS label values ('2018': 1/2/4, default; '2023': 1/2/3). ``spacing`` (mm, per
     spatial axis) gives the volumes in mL; without it 1 mm voxels are assumed and said so.
+    ``affine`` (3D: the NIfTI affine of the volume's i, j, k axes, as in a read case or a layer's
+    ``metadata["nifti_affine"]``) gives its orientation and spacing. A 3D input is brought to the
+    model's orientation and spacing (``registry``), LGG slices to its plane size, and the result
+    back to the input's own grid; without an affine the array is taken to be in the model's
+    orientation, at ``spacing``.
     ``progress(done, total)`` is called after each network step; ``should_stop()`` returning True
     aborts with :class:`InterruptedError`. ``uncertainty`` keeps the flip-TTA members apart (so it
     implies ``tta``) and adds their per-voxel disagreement map and a per-case confidence score.
@@ -159,24 +168,40 @@ def segment(
     spec = get_spec(model)
     convention = normalise_convention(convention or defaults.get("convention"), model)
     spacing = spacing if spacing is not None else defaults.get("spacing")
+    affine = affine if affine is not None else defaults.get("affine")
+    if affine is not None and spacing is None:
+        spacing = voxel_spacing(affine)
     dev = resolve_device(device)
-    messages: list[str] = []
+    messages: list[str] = list(defaults.get("messages", ()))  # what reading the case changed
 
     if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
         messages.append("the image holds NaN/Inf voxels; they were treated as background")
     elif array.min() == array.max():
         messages.append("the image is constant (no contrast), so there is nothing to segment; the labels are empty")
     if spec.spatial_dims == 3:
-        x, box = preprocess_brats(array)
+        on_grid, grid = to_model_grid(array, spec, affine=affine, spacing=spacing)
+        messages += grid.describe(spacing) + spacing_warnings(spacing)
+        on_grid, foreground = zero_background(on_grid)
+        messages += foreground.describe()
+        messages += channel_warnings(on_grid, foreground.mask, spec.in_channels)
+        if foreground.mask is not None:
+            messages += brain_warnings(foreground.mask, spec.spacing_mm, spec.in_channels)
+        x, box = preprocess_brats(on_grid)
         prob_crop, used, members = _probabilities(spec, x, dev, tta, uncertainty, progress, should_stop, messages)
-        # post-process the crop only: outside it the probabilities are 0, so no mask voxel is lost
-        regions = uncrop(postprocess(prob_crop, spec), box, array.shape[1:])
+        if grid.identity:
+            # post-process the crop only: outside it the probabilities are 0, so no mask voxel is lost
+            regions = uncrop(postprocess(prob_crop, spec), box, array.shape[1:])
+            prob = uncrop(prob_crop, box, array.shape[1:]) if return_probabilities else None
+        else:  # probabilities back on the input's grid, then thresholded there: labels are never interpolated
+            prob = grid.back(uncrop(prob_crop, box, grid.model_shape))
+            regions = postprocess(prob, spec)
         labels = label_conventions.brats_regions_to_labels(regions, convention)
-        prob = uncrop(prob_crop, box, array.shape[1:]) if return_probabilities else None
     else:
-        x = preprocess_lgg(array)  # NaN/Inf become background in the shared normalisation
+        on_plane, plane = to_model_plane(array if array.ndim == 4 else array[None], spec)
+        messages += plane.describe()
+        x = preprocess_lgg(on_plane)  # NaN/Inf become background in the shared normalisation
         prob_slices, used, members = _probabilities(spec, x, dev, tta, uncertainty, progress, should_stop, messages)
-        prob = np.moveaxis(prob_slices, 1, 0)  # (K, Z, H, W)
+        prob = plane.back(np.moveaxis(prob_slices, 1, 0))  # (K, Z, H, W) on the input's slices
         labels = postprocess(prob, spec)[0].astype(np.uint8)  # components across the whole stack
         if single_slice:
             prob, labels = prob[:, 0], labels[0]
@@ -185,8 +210,13 @@ def segment(
     if members is not None:
         disagreement = members.disagreement()
         if spec.spatial_dims == 3:
-            disagreement = uncrop(disagreement[None], box, array.shape[1:])[0]
-        elif single_slice:
+            if grid.identity:
+                disagreement = uncrop(disagreement[None], box, array.shape[1:])[0]
+            else:
+                disagreement = grid.back(uncrop(disagreement[None], box, grid.model_shape))[0]
+        else:
+            disagreement = plane.back(disagreement[None])[0]
+        if spec.spatial_dims == 2 and single_slice:
             disagreement = disagreement[0]
 
     voxel_ml, assumed = voxel_volume_ml(spacing, labels.ndim)
@@ -203,6 +233,11 @@ def segment(
         "label_convention": convention,
         "spacing_mm": None if spacing is None else [float(s) for s in spacing],
     }
+    if defaults.get("transforms"):
+        settings["registration"] = defaults["transforms"]
+    if spec.spatial_dims == 3 and not grid.identity:
+        settings.update(input_orientation=grid.input_axcodes, model_orientation=spec.orientation,
+                        model_spacing_mm=list(spec.spacing_mm), model_grid_shape=list(grid.model_shape))
     if spec.spatial_dims == 3:
         settings.update(roi_size=list(spec.patch_size), sw_overlap=SW_OVERLAP, blending="gaussian")
     return SegmentationResult(

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BrainsegInputError
+from .grids import describe_difference, onto_grid, register_rigid, same_grid
 from .listing import visible_files
 from .nifti import Volume, is_nifti_path, read_nifti, strip_nifti_suffix
 
@@ -106,6 +107,8 @@ class BratsCase:
     reference: Volume  # geometry of the first image (affine, header, spacing)
     files: BratsCaseFiles
     warnings: list[str] = field(default_factory=list)
+    transforms: dict = field(default_factory=dict)  # modality -> rigid co-registration onto the reference
+    series: dict = field(default_factory=dict)  # DICOM exams: modality -> its source series (io.dicom)
 
     @property
     def label_convention(self) -> str:
@@ -142,17 +145,23 @@ def read_seg(path: Path) -> np.ndarray:
     return data.astype(np.uint8)
 
 
-def read_brats_case(folder: str | Path, *, require_all: bool = False) -> BratsCase:
+def read_brats_case(
+    folder: str | Path, *, require_all: bool = False, reference: str = "flair", register: bool = False
+) -> BratsCase:
     """Read every modality present (and the segmentation); warn about missing ones.
 
-    All volumes must share the first image's shape and affine: a case whose modalities are not
-    co-registered cannot be segmented voxel-wise, so that is an error, not a warning.
+    Modalities on another grid than the ``reference`` one (FLAIR by default; the first present if
+    it is missing) are resampled onto it by their world coordinates, and with ``register`` every
+    other modality is rigidly co-registered to it (SimpleITK); each change is one line in
+    ``warnings`` and a registration's transform is kept in ``transforms``.
     """
     files = find_case_files(folder)
     if files is None:
         raise BrainsegInputError(f"{folder}: not a BraTS case folder (no <case>_flair.nii.gz or <case>-t2f.nii.gz ...)")
     if not files.images:
         raise BrainsegInputError(f"{files.folder}: only a segmentation, no image modality")
+    if reference not in MODALITIES:
+        raise BrainsegInputError(f"unknown reference modality {reference!r}; choose one of {', '.join(MODALITIES)}")
     warnings = []
     if files.missing:
         names = ", ".join(f"{m} ({SUFFIX_FOR[files.convention][m]})" for m in files.missing)
@@ -162,32 +171,39 @@ def read_brats_case(folder: str | Path, *, require_all: bool = False) -> BratsCa
     if files.other_segs:
         others = ", ".join(p.name for p in files.other_segs)
         warnings.append(f"{files.folder.name}: two segmentation files; {files.seg.name} is the ground truth (for the Dice), {others} is ignored")
-    images: dict[str, np.ndarray] = {}
-    reference: Volume | None = None
+    volumes = {}
     for modality, path in files.images.items():
         volume = read_nifti(path)
         if volume.data.ndim != 3:
             raise BrainsegInputError(f"{path}: expected a 3D volume, found shape {volume.data.shape}")
-        if reference is None:
-            reference = volume
-        else:
-            _check_same_grid(reference, volume)
-        images[modality] = volume.data
+        volumes[modality] = volume
+    ref_name = reference if reference in volumes else next(iter(volumes))
+    images, transforms = on_reference_grid(volumes, ref_name, register, warnings)
     seg = None
     if files.seg is not None:
-        seg_volume_data = read_seg(files.seg)
-        if seg_volume_data.shape != reference.data.shape:
+        seg = read_seg(files.seg)  # labels are never resampled: a segmentation must lie on the reference grid
+        if seg.shape != volumes[ref_name].data.shape:
             raise BrainsegInputError(
-                f"{files.seg}: segmentation shape {seg_volume_data.shape} differs from the images' {reference.data.shape}"
+                f"{files.seg}: segmentation shape {seg.shape} differs from the images' {volumes[ref_name].data.shape}"
             )
-        seg = seg_volume_data
-    return BratsCase(files.case_id, files.convention, images, seg, reference, files, warnings)
+    return BratsCase(files.case_id, files.convention, images, seg, volumes[ref_name], files, warnings, transforms)
 
 
-def _check_same_grid(reference: Volume, other: Volume) -> None:
-    if other.data.shape != reference.data.shape:
-        raise BrainsegInputError(
-            f"{other.path}: shape {other.data.shape} differs from {reference.path.name} {reference.data.shape}"
-        )
-    if not np.allclose(other.affine, reference.affine, atol=1e-3):
-        raise BrainsegInputError(f"{other.path}: affine differs from {reference.path.name} (not co-registered)")
+def on_reference_grid(volumes: dict, ref_name: str, register: bool, warnings: list) -> tuple[dict, dict]:
+    """Modality -> (z, y, x) array, every one on the grid of ``volumes[ref_name]``."""
+    reference = volumes[ref_name]
+    images, transforms = {}, {}
+    for modality, volume in volumes.items():
+        name = volume.path.name if volume.path is not None else modality
+        if modality == ref_name:
+            images[modality] = volume.data
+        elif register:
+            images[modality], transforms[modality] = register_rigid(volume, reference)
+            shift = ", ".join(f"{t:.1f}" for t in transforms[modality]["translation_mm"])
+            warnings.append(f"{name}: rigidly co-registered to {ref_name} (shift {shift} mm)")
+        elif same_grid(volume, reference):
+            images[modality] = volume.data
+        else:
+            images[modality] = onto_grid(volume, reference)
+            warnings.append(describe_difference(volume, reference, name, ref_name))
+    return {m: images[m] for m in MODALITIES if m in images}, transforms

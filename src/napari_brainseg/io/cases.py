@@ -11,8 +11,9 @@ from ..limits import check_size
 
 
 def case_kind(path) -> str | None:
-    """'brats' for a BraTS case folder, 'lgg' for an LGG patient folder, else None."""
+    """'brats' for a BraTS case folder, 'lgg' for an LGG patient folder, 'dicom' for a DICOM exam, else None."""
     from .brats import find_case_files
+    from .dicom import is_dicom_exam
     from .lgg import find_patient_slices
 
     path = Path(path)
@@ -22,22 +23,31 @@ def case_kind(path) -> str | None:
         return "brats"
     if find_patient_slices(path) is not None:
         return "lgg"
+    if is_dicom_exam(path):
+        return "dicom"
     return None
 
 
-def read_case(path):
-    """A BraTS case folder -> ``BratsCase``; an LGG patient folder -> ``LggCase``."""
+def read_case(path, *, series=None, reference: str = "flair", register: bool = False):
+    """A BraTS case folder or a DICOM exam -> ``BratsCase``; an LGG patient folder -> ``LggCase``.
+
+    ``reference``: the modality whose grid the others are resampled onto; ``register``: rigidly
+    co-register them to it first; ``series`` (DICOM): {"flair": "SE002", ...} picks series by hand.
+    """
     from .brats import read_brats_case
+    from .dicom import read_dicom_exam
     from .lgg import read_lgg_patient
 
     kind = case_kind(path)
-    if kind is not None:
+    if kind in ("brats", "lgg"):
         _check_case_size(Path(path), kind)
     if kind == "brats":
-        return read_brats_case(path, require_all=True)
+        return read_brats_case(path, require_all=True, reference=reference, register=register)
     if kind == "lgg":
         return read_lgg_patient(path)
-    raise BrainsegInputError(f"{path}: not a BraTS case folder or an LGG patient folder")
+    if kind == "dicom":
+        return read_dicom_exam(path, series, reference=reference, register=register)
+    raise BrainsegInputError(f"{path}: not a BraTS case folder, an LGG patient folder or a DICOM exam")
 
 
 def _check_case_size(path: Path, kind: str) -> None:

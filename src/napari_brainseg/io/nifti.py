@@ -9,6 +9,7 @@ transpose back and save a file that overlays the source exactly in 3D Slicer or 
 from __future__ import annotations
 
 import gzip
+import re
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,14 @@ NIFTI_SUFFIXES = (".nii.gz", ".nii")
 
 def is_nifti_path(path: str | Path) -> bool:
     return str(path).lower().endswith(NIFTI_SUFFIXES)
+
+
+_MSD_NAME = re.compile(r"^BRATS_\d+$")  # Medical Segmentation Decathlon Task01: imagesTr/BRATS_001.nii.gz
+
+
+def is_msd_name(path: str | Path) -> bool:
+    """A Decathlon Task01 file name (its 4D image or its label file share the name)."""
+    return is_nifti_path(path) and bool(_MSD_NAME.match(strip_nifti_suffix(Path(path).name)))
 
 
 def strip_nifti_suffix(name: str) -> str:

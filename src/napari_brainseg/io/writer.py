@@ -150,6 +150,8 @@ def write_labels_nifti(path, data, metadata: dict | None = None, *, scale=None, 
     qform_code = int(header["qform_code"]) or 1
     image.set_sform(affine, code=sform_code)
     image.set_qform(affine, code=qform_code)
+    if raw_header is not None:
+        _restore_transforms(image.header, header)
     # the target's name decides the format, not the temporary file's (which has no NIfTI extension)
     compress = path.name.lower().endswith(".gz")
     atomic_write(path, lambda fh: fh.write(_nifti_bytes(image, compress)), overwrite=overwrite)
@@ -159,6 +161,28 @@ def write_labels_nifti(path, data, metadata: dict | None = None, *, scale=None, 
 def _nifti_bytes(image: nib.Nifti1Image, compress: bool) -> bytes:
     raw = image.to_bytes()
     return gzip.compress(raw, compresslevel=1, mtime=0) if compress else raw  # nibabel's default level
+
+
+# the raw qform (quaternion, offsets, qfac in pixdim[0]) and sform fields of a NIfTI header
+_TRANSFORM_FIELDS = ("quatern_b", "quatern_c", "quatern_d", "qoffset_x", "qoffset_y", "qoffset_z", "srow_x", "srow_y", "srow_z")
+
+
+def _restore_transforms(target: nib.Nifti1Header, source: nib.Nifti1Header) -> None:
+    """Copy the source's qform and sform exactly, field by field, where the source sets them.
+
+    ``set_qform`` from a matrix recomputes the quaternion, and a file whose qform and sform differ
+    (common after registration tools) would lose one of them; tools that read the qform would then
+    place the labels elsewhere than the image.
+    """
+    if int(source["qform_code"]) > 0:
+        for key in _TRANSFORM_FIELDS[:6]:
+            target[key] = source[key]
+        target["pixdim"][0] = source["pixdim"][0]
+        target["qform_code"] = source["qform_code"]
+    if int(source["sform_code"]) > 0:
+        for key in _TRANSFORM_FIELDS[6:]:
+            target[key] = source[key]
+        target["sform_code"] = source["sform_code"]
 
 
 def write_labels_lgg(folder, data, metadata: dict | None = None, *, overwrite: bool = False) -> list[str]:

@@ -1,4 +1,4 @@
-"""npe2 reader contribution: BraTS case folders, single NIfTI files and LGG (kaggle_3m) data.
+"""npe2 reader contribution: BraTS case folders, single NIfTI files, LGG (kaggle_3m) data, DICOM exams.
 
 ``get_reader`` claims only paths it recognises and returns None otherwise, so napari's builtin
 reader and other plugins (napari-nifti, ...) keep handling everything else. Each reader reads the
@@ -21,6 +21,7 @@ import numpy as np
 from .. import conventions as label_conventions
 from ..errors import BrainsegInputError
 from ..io.brats import LABEL_CONVENTION, MODALITIES, SUFFIX_FOR, find_case_files, parse_brats_name, read_brats_case
+from ..io.dicom import is_dicom_exam
 from ..io.lgg import (
     CHANNELS,
     find_mask_slices,
@@ -31,7 +32,7 @@ from ..io.lgg import (
     read_lgg_patient,
     read_mask_slices,
 )
-from ..io.nifti import Volume, is_nifti_path, read_nifti, strip_nifti_suffix
+from ..io.nifti import Volume, is_msd_name, is_nifti_path, read_nifti, strip_nifti_suffix
 from .layer_style import convention_layer_kwargs
 
 LayerTuple = tuple  # (data, kwargs, layer_type)
@@ -74,6 +75,10 @@ def _choose_reader(path: Path) -> ReaderFn | None:
             return read_lgg_folder
         if find_mask_slices(path) is not None:
             return read_lgg_mask_folder
+        if is_dicom_exam(path):
+            from .dicom_layers import read_dicom_folder
+
+            return read_dicom_folder
         if not any(path.iterdir()):
             return _raiser(BrainsegInputError(f"{path}: the folder is empty (no BraTS case files or LGG slices)"))
         return None
@@ -283,10 +288,12 @@ def _as_labels(data: np.ndarray) -> np.ndarray | None:
 
 
 def _guess_convention(path: Path, labels: np.ndarray) -> str | None:
-    """Convention from a BraTS file name, else from the values; None when it cannot be told."""
+    """Convention from a BraTS or MSD file name, else from the values; None when it cannot be told."""
     parsed = parse_brats_name(path)
     if parsed is not None:
         return LABEL_CONVENTION[parsed[1]]
+    if is_msd_name(path):
+        return "msd"  # values 1/2/3 like BraTS 2023, but 1 is edema and 2 the core
     return label_conventions.guess_brats_convention(labels)
 
 

@@ -198,7 +198,7 @@ class SegmentationWidget(Container):
         if model == BRATS_MODEL:
             convention = "brats2023" if any(looks_like_brats_2023(layer.name) for layer in layers) else "brats2018"
         truth = self._find_truth(tuple(grid), info)
-        if truth is not None and model == BRATS_MODEL and truth.metadata.get("label_convention") in ("brats2018", "brats2023"):
+        if truth is not None and model == BRATS_MODEL and truth.metadata.get("label_convention") in label_conventions.GLIOMA_CONVENTIONS:
             convention = truth.metadata["label_convention"]  # write results in the case's own values
         spacing_known = "nifti_affine" in source.metadata or any(s != 1 for s in source.scale)
         return Job(
@@ -395,9 +395,12 @@ def _compute(job: Job, progress, should_stop):
 
     arrays = [np.asarray(a) for a in job.arrays]
     image = arrays[0] if len(arrays) == 1 else arrays
-    spacing = job.source.scale if job.spacing_known else None
+    # a file's affine gives its orientation and voxel size, brought to the model's by segment()
+    affine = job.source.metadata.get("nifti_affine") if job.model == BRATS_MODEL else None
+    spacing = job.source.scale if job.spacing_known and affine is None else None
     result = segment(
         image, job.model, device=job.device, tta=job.tta, convention=job.convention, spacing=spacing,
+        affine=affine,
         progress=progress, should_stop=should_stop,
     )
     dice = None
@@ -420,7 +423,7 @@ def dice_against(pred: np.ndarray, pred_convention: str, truth: np.ndarray, trut
 
     if pred_convention == "lgg":
         return {"tumour": dice_per_channel((pred > 0)[None], (truth > 0)[None])[0]}
-    if truth_convention not in ("brats2018", "brats2023"):
+    if truth_convention not in label_conventions.GLIOMA_CONVENTIONS:
         truth_convention = label_conventions.guess_brats_convention(truth) or pred_convention
     p = label_conventions.brats_labels_to_regions(pred, pred_convention)
     t = label_conventions.brats_labels_to_regions(truth, truth_convention)

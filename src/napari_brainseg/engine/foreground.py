@@ -1,0 +1,80 @@
+"""The brain (foreground) of a multi-channel volume without relying on an exact-zero background.
+
+The models were trained on skull-stripped volumes whose background is exactly 0, and the shared
+preprocessing (``preprocess``) normalises and crops over non-zero voxels. A scan whose background
+is 1, or faint noise, would have its whole field of view treated as brain (about 0.9 L of "tumour"
+on a BraTS case with a background of 1). So the background is recognised from the volume's border
+and set to exactly 0 before that preprocessing; an input whose border is already zero passes
+through untouched (the same array object), so conforming inputs stay bit-identical.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# a channel counts as zero-background when this share of its border voxels is exactly 0 (a brain
+# touching the edge of a tight field of view leaves a few non-zero border voxels)
+ZERO_BORDER_SHARE = 0.99
+# above this share of its channels a voxel is brain (tissue is above background in most sequences;
+# CSF is dark in FLAIR and T1 but the ventricles are filled as holes)
+VOTE_SHARE = 0.5
+SMOOTH_SIGMA = 1.0  # voxels: averages faint noise down before thresholding
+
+
+@dataclass(frozen=True)
+class Foreground:
+    mask: np.ndarray | None  # bool (z, y, x) of the brain; None when the background was exactly zero
+    exact_zero_background: bool
+
+    def describe(self) -> list[str]:
+        if self.exact_zero_background:
+            return []
+        return ["the background is not exactly 0 (noise or an offset): the brain was found from intensity statistics of all channels"]
+
+
+def border_values(channel: np.ndarray) -> np.ndarray:
+    """The voxels on the faces of a volume."""
+    faces = []
+    for axis in range(channel.ndim):
+        faces.append(np.take(channel, 0, axis=axis).ravel())
+        faces.append(np.take(channel, -1, axis=axis).ravel())
+    return np.concatenate(faces)
+
+
+def has_zero_background(stack: np.ndarray) -> bool:
+    return all(np.mean(border_values(c) == 0) >= ZERO_BORDER_SHARE for c in stack)
+
+
+def foreground_mask(stack: np.ndarray) -> np.ndarray:
+    """(C, z, y, x) -> bool brain mask: smoothed channels above their border's 99th percentile in most
+    channels, largest connected component, holes filled."""
+    from scipy import ndimage
+
+    votes = np.zeros(stack.shape[1:], dtype=np.float32)
+    for channel in stack:
+        smooth = ndimage.gaussian_filter(np.nan_to_num(channel.astype(np.float32)), SMOOTH_SIGMA)
+        threshold = np.percentile(border_values(smooth), 99)
+        # a brain cut by the field of view puts tissue on the border: the threshold stays below tissue
+        threshold = min(threshold, 0.25 * np.percentile(smooth, 99))
+        votes += smooth > threshold
+    mask = votes > VOTE_SHARE * len(stack)
+    labels, count = ndimage.label(mask)
+    if count > 1:
+        sizes = np.bincount(labels.ravel())[1:]
+        mask = labels == (np.argmax(sizes) + 1)
+    return ndimage.binary_fill_holes(mask)
+
+
+def zero_background(stack: np.ndarray) -> tuple[np.ndarray, Foreground]:
+    """(C, z, y, x) -> the stack with everything outside the brain set to 0, and what was found.
+
+    Returns ``stack`` itself when its background is exactly 0 already.
+    """
+    finite = np.where(np.isfinite(stack), stack, 0) if stack.dtype.kind == "f" else stack
+    if has_zero_background(finite):
+        return stack, Foreground(None, True)
+    mask = foreground_mask(finite)
+    cleaned = np.where(mask[None], finite, 0).astype(np.float32, copy=False)
+    return cleaned, Foreground(mask, False)
