@@ -112,6 +112,9 @@ def run(args) -> dict:
             else:
                 print(f"fold {k}: {weights} not there yet, skipped", file=sys.stderr)
     rows = []
+    if args.keep and args.output.is_file():  # folds measured before (same code), not recomputed
+        fresh = {label for label, *_ in groups}
+        rows = [r for r in json.loads(args.output.read_text())["per_case"] if r["group"] not in fresh]
     for label, net, spec, cfg, patients in groups:
         for name in patients:
             started = time.perf_counter()
@@ -130,6 +133,7 @@ def run(args) -> dict:
         "what": "Spearman correlation of per-case scores with per-case Dice (TTA prediction); worst 10% by Dice "
                 "vs the 10% least confident. Primary score: confidence (mean pairwise Dice of the flip-TTA members), "
                 "chosen before these numbers were seen.",
+        "command": "python benchmarks/uncertainty.py " + " ".join(sys.argv[1:]),
         "groups": sorted({r["group"] for r in rows}),
         "n_cases": len(rows),
         "summary": summary,
@@ -146,9 +150,11 @@ def main(argv=None) -> int:
     parser.add_argument("--shipped", action="store_true", help="the shipped lgg-unet2d on the round-1 val split")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument("--keep", action="store_true", help="keep the per-case rows of folds not run this time")
     args = parser.parse_args(argv)
+    args.output = args.output or RESULTS / ("uncertainty_shipped.json" if args.shipped else "uncertainty.json")
     result = run(args)
-    out = args.output or RESULTS / ("uncertainty_shipped.json" if args.shipped else "uncertainty.json")
+    out = args.output
     write_json(out, result)
     for score, s in result["summary"].items():
         print(f"{score}: Spearman {s['spearman_rho']:.3f} (p {s['p_value']:.3g}) over {result['n_cases']} cases; "
