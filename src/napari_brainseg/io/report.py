@@ -111,6 +111,8 @@ def _table(rows: list[tuple], header: tuple | None = None) -> str:
 def render(content: ReportContent) -> str:
     m = content.measurement
     slices = largest_area_slices(content.labels)
+    if m.n_lesions:  # the axial panel shows the slice the diameters were measured on
+        slices["axial"] = m.lesions[0].slice_index
     planes = _planes_figure(content, slices, "labels")
     table = label_conventions.CONVENTIONS[content.convention]
     legend = " ".join(f'<span class="sw" style="background:{c.color}"></span>{html.escape(c.name)}' for c in table.classes)
@@ -122,9 +124,10 @@ def render(content: ReportContent) -> str:
         f'<p class="warn">{html.escape(DISCLAIMER)}</p>',
         "<h2>Inputs and model</h2>",
         _table([*content.inputs.items(), *content.model.items()]),
-        f"<h2>Largest tumour area in three planes ({html.escape(content.image_name)})</h2>",
+        f"<h2>Key slices in three planes ({html.escape(content.image_name)})</h2>",
         f'<img alt="labels over {html.escape(content.image_name)}" src="data:image/png;base64,{planes}">',
-        "<p>" + ", ".join(f"{plane} slice {index}" for plane, index in slices.items()) + " (0-based array indices).</p>",
+        "<p>" + ", ".join(f"{plane} slice {index}" for plane, index in slices.items()) + " (0-based array indices); "
+        "coronal and sagittal: the largest tumour area, axial: the largest lesion's measured slice.</p>",
         f"<p>{legend} &nbsp; <span class=\"sw\" style=\"background:#00e5ff\"></span>longest diameter "
         f"<span class=\"sw\" style=\"background:#ff40ff\"></span>perpendicular diameter</p>",
         "<h2>Volumes</h2>",
