@@ -65,3 +65,31 @@ def test_report_from_layers(lgg_viewer, tmp_path):
     text = (tmp_path / "gt_report.html").read_text()
     assert f"image layer</td><td>{LGG_PATIENT} FLAIR" in text and "Research use only" in text
     assert "none recorded" in text  # a ground-truth layer: no model ran
+
+
+def test_segmentation_run_adds_uncertainty_and_diameters(make_napari_viewer, qtbot, lgg_patient, errors, tmp_path):
+    from .helpers import add_widget
+    from .test_widget import run_and_wait
+
+    viewer = make_napari_viewer()
+    viewer.open(str(lgg_patient), plugin="napari-brainseg")
+    widget = add_widget(viewer)
+    widget.uncertainty.value = True
+    run_and_wait(qtbot, widget)
+    qtbot.waitUntil(lambda: "Confidence" in widget.status.value, timeout=10_000)
+    assert not errors
+    result = viewer.layers[f"{LGG_PATIENT} tumour (lgg-unet2d)"]
+    heat = viewer.layers[f"{result.name} uncertainty"]
+    assert not heat.visible and heat.data.shape == result.data.shape and 0 < heat.data.max() <= 0.5
+    confidence = result.metadata["confidence"]
+    assert f"Confidence: {confidence:.3f}" in widget.status.value and result.metadata["settings"]["uncertainty"]
+    shapes = [layer for layer in viewer.layers if layer.name.startswith(f"{result.name} RANO diameters")]
+    assert len(shapes) == 1 and shapes[0].metadata["rano"] == measure_labels(result.data, "lgg").as_dict()
+    # the report from the result layer carries its confidence, disagreement map and recorded Dice
+    measure = add_measure_widget(viewer)
+    measure.labels.value = result
+    measure.report_path.value = tmp_path / "run.html"
+    measure.write_report()
+    text = (tmp_path / "run.html").read_text()
+    assert f"Confidence <b>{confidence:.3f}</b>" in text and "member disagreement" in text
+    assert f"<td>tumour</td><td>{result.metadata['dice']['tumour']:.3f}</td>" in text and "lgg-unet2d" in text

@@ -28,6 +28,7 @@ from ..io.lgg import CHANNELS
 from ..limits import check_size
 from .layer_names import brats_modality, lgg_channel, looks_like_brats_2023
 from .layer_style import SourceGeometry, result_layer_kwargs
+from .measure_layers import add_result_extras
 
 if TYPE_CHECKING:
     import napari
@@ -76,12 +77,13 @@ class SegmentationWidget(Container):
         }
         self.device = ComboBox(label="Device", choices=list(DEVICES), value="auto")
         self.tta = CheckBox(text="Flip test-time augmentation (slower)", value=False)
+        self.uncertainty = CheckBox(text="Confidence and uncertainty map (flip members, slower)", value=False)
         self.run_button = PushButton(text="Run")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.status = Label(label="Result", value="")
         self.extend(
             [self.model, *self.brats_pickers.values(), self.lgg_rgb, *self.lgg_pickers.values(), self.device,
-             self.tta, self.run_button, self.cancel_button, self.status]
+             self.tta, self.uncertainty, self.run_button, self.cancel_button, self.status]
         )
         self.worker = None
         self._placing = False  # the result layer is being added in steps (see _on_returned)
@@ -207,6 +209,7 @@ class SegmentationWidget(Container):
             source=SourceGeometry.of(source),
             device=self.device.value,
             tta=bool(self.tta.value),
+            settings={"uncertainty": bool(self.uncertainty.value)},  # flip members kept apart (engine.uncertainty)
             convention=convention,
             spacing_known=spacing_known,
             truth=None if truth is None else truth.data,
@@ -326,6 +329,10 @@ class SegmentationWidget(Container):
             if layer in self.viewer.layers:
                 layer.visible = True
 
+        def extras():  # a later turn of the event loop, so its stall does not add to the layer's
+            if layer in self.viewer.layers:
+                add_result_extras(self.viewer, result, layer)  # diameters; the hidden uncertainty layer
+
         def finish():
             self._placing = False
             if not self._closed:
@@ -336,7 +343,8 @@ class SegmentationWidget(Container):
         from qtpy.QtCore import QTimer
 
         QTimer.singleShot(_PLACEMENT_PAUSE_MS, show)
-        QTimer.singleShot(2 * _PLACEMENT_PAUSE_MS, finish)
+        QTimer.singleShot(2 * _PLACEMENT_PAUSE_MS, extras)
+        QTimer.singleShot(3 * _PLACEMENT_PAUSE_MS, finish)
 
     def _on_errored(self, exc: Exception):
         from napari.utils.notifications import show_error, show_info
@@ -401,7 +409,7 @@ def _compute(job: Job, progress, should_stop):
     result = segment(
         image, job.model, device=job.device, tta=job.tta, convention=job.convention, spacing=spacing,
         affine=affine,
-        progress=progress, should_stop=should_stop,
+        progress=progress, should_stop=should_stop, uncertainty=job.settings.get("uncertainty", False),
     )
     dice = None
     if job.truth is not None:
@@ -439,6 +447,8 @@ def _summary(name: str, result, dice: dict | None, job: Job) -> str:
     lines += [f"  {cls}: {ml:.1f}" for cls, ml in result.volumes_ml.items()]
     if dice is not None:
         lines.append(f"Dice vs '{job.truth_name}': " + ", ".join(f"{k} {v:.3f}" for k, v in dice.items()))
+    if result.confidence is not None:
+        lines.append(f"Confidence: {result.confidence:.3f} (flip-member agreement; map: '{name} uncertainty', hidden)")
     lines += result.messages if job.spacing_known else [m for m in result.messages if "spacing" not in m]
     return "\n".join(lines)
 
