@@ -32,8 +32,10 @@ def _save(img, path: Path) -> None:
 def crop_case(src: Path, dest: Path, margin: int = 6) -> Path:
     """The case cut to its brain's bounding box (plus ``margin``): a cheaper case for CI."""
     files = _files(src)
-    data = np.asarray(nib.load(str(files["flair"])).dataobj)
-    nonzero = np.nonzero(data)
+    # the brain of every modality: their skull-strip masks differ by a few slices, and a face cutting
+    # through one of them would make the background look non-zero
+    brain = np.any([np.asarray(nib.load(str(files[m])).dataobj) != 0 for m in files if m != "seg"], axis=0)
+    nonzero = np.nonzero(brain)
     box = tuple(slice(max(0, int(i.min()) - margin), int(i.max()) + margin + 1) for i in nonzero)
     for path in files.values():
         _save(nib.load(str(path)).slicer[box], dest / path.name)

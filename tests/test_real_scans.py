@@ -39,10 +39,11 @@ def cropped(brats18_cropped):
 
 @pytest.fixture(scope="module")
 def original(cropped):
-    """(case, result) of the cropped case as stored."""
+    """(case, result) of the cropped case as stored: on the model's grid, nothing changed."""
     from napari_brainseg.engine.segment import segment_case
 
     result, case = segment_case(cropped, device="cpu")
+    assert not any("background" in m or "resampled" in m or "reoriented" in m for m in result.messages)
     return case, result
 
 

@@ -96,7 +96,11 @@ def to_model_grid(volume: np.ndarray, spec, affine=None, spacing=None) -> tuple[
             zoom = tuple(float(r) for r in ratio)
     if zoom is not None:
         model_shape = tuple(max(1, round(n * z)) for n, z in zip(oriented_shape, zoom))
-        volume = _resample(volume.astype(np.float32, copy=False), model_shape, zoom, order=1)
+        values = _resample(volume.astype(np.float32, copy=False), model_shape, zoom, order=1)
+        # the background stays exactly 0 (nearest neighbour): a trilinear halo around the brain would
+        # join the "non-zero" voxels the normalisation and the crop are computed over
+        support = _resample((volume != 0).astype(np.float32), model_shape, zoom, order=0) > 0
+        volume = np.where(support, values, np.float32(0))
     mapping = GridMapping(shape, codes, oriented_affine, oriented_shape, zoom, tuple(volume.shape[1:]))
     return volume, mapping
 

@@ -34,7 +34,12 @@ def onto_grid(volume: Volume, reference: Volume, *, labels: bool = False) -> np.
     source = _image(volume, data)
     target = (napari_to_nifti(reference.data).shape, reference.affine)
     out = resample_from_to(source, target, order=0 if labels else 1, mode="constant", cval=0)
-    return nifti_to_napari(np.asarray(out.dataobj).astype(data.dtype, copy=False))
+    values = nifti_to_napari(np.asarray(out.dataobj).astype(data.dtype, copy=False))
+    if labels:
+        return values
+    # an exact-zero background stays exactly 0 (nearest neighbour), without a trilinear halo
+    support = resample_from_to(_image(volume, (data != 0).astype(np.uint8)), target, order=0, mode="constant", cval=0)
+    return np.where(nifti_to_napari(np.asarray(support.dataobj)) > 0, values, np.float32(0))
 
 
 def describe_difference(volume: Volume, reference: Volume, name: str, reference_name: str) -> str:
