@@ -20,12 +20,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import common
 import numpy as np
 
-import common
+from napari_brainseg.conventions import BRATS_REGIONS
 
 LGG_METRICS = ("dice", "iou", "sensitivity", "precision")
-REGIONS = ("TC", "WT", "ET")
+REGIONS = BRATS_REGIONS  # TC, WT, ET
 
 
 def _summary(rows: list[dict], keys) -> dict:
@@ -45,8 +46,8 @@ def _tumour_slice(mask: np.ndarray) -> int:
 
 
 def evaluate_lgg(folder: Path, tta: bool, device: str) -> tuple[dict, dict]:
-    from napari_brainseg.engine.segment import segment_case
     from napari_brainseg.engine.metrics import overlap_metrics
+    from napari_brainseg.engine.segment import segment_case
 
     started = time.perf_counter()
     result, case = segment_case(folder, device=device, tta=tta)
@@ -62,9 +63,9 @@ def evaluate_lgg(folder: Path, tta: bool, device: str) -> tuple[dict, dict]:
 
 
 def evaluate_brats(folder: Path, tta: bool, device: str) -> tuple[dict, dict]:
-    from napari_brainseg.engine.segment import segment_case
     from napari_brainseg.conventions import brats_labels_to_regions
-    from napari_brainseg.engine.metrics import dice_per_channel, hd95_per_channel
+    from napari_brainseg.engine.metrics import hd95_per_channel, region_dice
+    from napari_brainseg.engine.segment import segment_case
 
     started = time.perf_counter()
     result, case = segment_case(folder, device=device, tta=tta)
@@ -73,7 +74,8 @@ def evaluate_brats(folder: Path, tta: bool, device: str) -> tuple[dict, dict]:
         raise SystemExit(f"{folder}: no ground-truth segmentation")
     pred = brats_labels_to_regions(result.labels, result.label_convention)
     truth = brats_labels_to_regions(case.seg, case.label_convention)
-    dice = dice_per_channel(pred, truth)
+    by_region = region_dice(result.labels, result.label_convention, case.seg, case.label_convention)
+    dice = [by_region[name] for name in REGIONS]
     hd95 = hd95_per_channel(pred, truth, spacing=case.spacing)
     row = {"case": case.case_id, "shape": list(case.seg.shape), "spacing_mm": list(case.spacing),
            "seconds": round(seconds, 3)}

@@ -191,7 +191,10 @@ def brats_val_folders(data: Path, roots: list[Path], unpack_dir: Path | None = N
 def quick_cases(dest: Path, *, brats_shape=(40, 48, 40), lgg_slices=4, lgg_size=64) -> dict[str, Path]:
     """Small synthetic phantoms written as real case folders (for --quick: checks that a script starts)."""
     from napari_brainseg.phantoms import (
-        make_brats_phantom, make_lgg_phantom, write_brats_phantom, write_lgg_phantom,
+        make_brats_phantom,
+        make_lgg_phantom,
+        write_brats_phantom,
+        write_lgg_phantom,
     )
 
     dest = Path(dest)

@@ -21,12 +21,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from common import RESULTS, add_common_args, brats_val_folders, machine_description, quick_cases, write_json  # noqa: E402
 
-from napari_brainseg.io.cases import read_case  # noqa: E402
 from napari_brainseg.conventions import brats_labels_to_regions  # noqa: E402
 from napari_brainseg.engine.metrics import dice_per_channel  # noqa: E402
+from napari_brainseg.engine.preprocess import postprocess, preprocess_brats  # noqa: E402
 from napari_brainseg.engine.registry import get_spec, load_model  # noqa: E402
 from napari_brainseg.engine.window import predict_volume  # noqa: E402
-from napari_brainseg.engine.preprocess import postprocess, preprocess_brats  # noqa: E402
+from napari_brainseg.io.cases import read_case  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -21,14 +21,20 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import (  # noqa: E402
-    RESULTS, add_common_args, brats_val_folders, lgg_val_folders, machine_description, quick_cases, write_json,
+    RESULTS,
+    add_common_args,
+    brats_val_folders,
+    lgg_val_folders,
+    machine_description,
+    quick_cases,
+    write_json,
 )
 
-from napari_brainseg.engine.segment import segment_case  # noqa: E402
 from napari_brainseg.conventions import brats_labels_to_regions  # noqa: E402
 from napari_brainseg.engine.metrics import dice_per_channel, hd95_per_channel, overlap_metrics  # noqa: E402
-from napari_brainseg.engine.registry import get_spec  # noqa: E402
 from napari_brainseg.engine.preprocess import postprocess  # noqa: E402
+from napari_brainseg.engine.registry import get_spec  # noqa: E402
+from napari_brainseg.engine.segment import segment_case  # noqa: E402
 
 
 def _rules(text: str) -> dict[str, float | None]:

@@ -25,9 +25,8 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
-
 import common
+import numpy as np
 
 
 def _ensure_display(argv: list[str]) -> None:

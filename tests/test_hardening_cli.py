@@ -14,18 +14,18 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_brainseg.engine import segment as engine_segment
 from napari_brainseg.cli import main
 from napari_brainseg.engine import registry
 from napari_brainseg.io import writer
+from napari_brainseg.engine import segment as engine_segment
 
 from .hardening_data import (
+    brain_volume,
     no_temp_files,
     write_brats_case,
     write_header_only_nifti,
     write_lgg_patient,
     write_nifti,
-    brain_volume,
 )
 
 PATIENT = "TCGA_ZZ_0001_20000101"

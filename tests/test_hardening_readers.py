@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 
 from napari_brainseg.errors import BrainsegInputError
 from napari_brainseg.io.lgg import read_lgg_image
-from napari_brainseg.plugin.readers import get_reader
 from napari_brainseg.io.nifti import read_nifti
 from napari_brainseg.io.writer import write_labels
+from napari_brainseg.plugin.readers import get_reader
 
 from .hardening_data import (
     OBLIQUE_AFFINE,

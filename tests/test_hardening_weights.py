@@ -16,8 +16,8 @@ import pytest
 import torch
 
 import napari_brainseg
-from napari_brainseg.errors import BrainsegInputError
 from napari_brainseg.engine import registry
+from napari_brainseg.errors import BrainsegInputError
 
 MODEL = "lgg-unet2d"
 
@@ -42,9 +42,9 @@ def weights(tmp_path, monkeypatch):
     card["sha256"] = registry.sha256_of(folder / f"{MODEL}.pt")
     (folder / f"{MODEL}.json").write_text(json.dumps(card))
     monkeypatch.setattr(registry, "WEIGHTS_DIR", folder)
-    registry._verified_state_dict.cache_clear()
+    registry.clear_cache()
     yield folder
-    registry._verified_state_dict.cache_clear()
+    registry.clear_cache()
 
 
 def _set_card_sha(folder):

@@ -11,9 +11,9 @@ import tifffile
 import torch
 
 import napari_brainseg
+from napari_brainseg.conventions import convert_brats_labels
 from napari_brainseg.engine import segment as engine_segment
 from napari_brainseg.errors import BrainsegInputError
-from napari_brainseg.conventions import convert_brats_labels
 
 from .model_card import LGG_VAL_PATIENT, assert_matches_card, lgg_dice
 
@@ -161,3 +161,26 @@ def test_tta_is_the_mean_over_mirrored_inputs(lgg_case):
     np.testing.assert_allclose(tta.probabilities, np.mean(answers, axis=0), atol=1e-5)
     # the mirrored answers do differ (up to 0.42 per voxel on these slices), so flips that do nothing would fail
     assert np.abs(tta.probabilities - plain.probabilities).max() > 0.05
+
+
+def test_phantoms_are_cases_routed_to_their_model(tmp_path):
+    """The package's phantoms satisfy the Case protocol: each goes to its own model, through segment_case
+    and segment alike, and write_result writes them like read cases (no patient data needed)."""
+    from napari_brainseg.io.cases import Case, read_case
+    from napari_brainseg.phantoms import make_brats_phantom, make_lgg_phantom, write_brats_phantom
+
+    brats, lgg = make_brats_phantom(), make_lgg_phantom(n_slices=4, size=64)
+    assert isinstance(brats, Case) and isinstance(lgg, Case) and not isinstance(brats.seg, Case)
+    result, case = napari_brainseg.segment_case(brats, device="cpu")
+    assert case is brats and result.model == "brats-unet3d" and result.label_convention == "brats2018"
+    assert result.labels.shape == brats.shape and result.volumes_ml["enhancing tumour"] > 0
+    # the same labels as the phantom written to disk and read back as a BraTS case folder
+    from_disk, _ = napari_brainseg.segment_case(read_case(write_brats_phantom(tmp_path / "in", brats)), device="cpu")
+    np.testing.assert_array_equal(result.labels, from_disk.labels)
+    [written] = napari_brainseg.write_result(result, brats, tmp_path / "out")
+    assert written.endswith(f"{brats.case_id}.nii.gz")
+    lgg_result = napari_brainseg.segment(lgg, device="cpu")  # used to raise a raw TypeError
+    assert lgg_result.model == "lgg-unet2d" and lgg_result.labels.shape == lgg.mask.shape
+    assert len(napari_brainseg.write_result(lgg_result, lgg, tmp_path / "out")) == 4
+    with pytest.raises(BrainsegInputError, match="does not fit a BraTS case"):
+        napari_brainseg.segment_case(brats, "lgg-unet2d")

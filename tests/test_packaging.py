@@ -1,7 +1,7 @@
 """npe2 finds napari.yaml both in a wheel install and in the editable install, and validates it.
 
-The root napari.yaml reaches the package as a symlink (src/napari_brainseg/napari.yaml); these tests
-make sure that link survives into a wheel as a real file and resolves in the editable install.
+The manifest is a real file in the package (src/napari_brainseg/napari.yaml, what npe2 reads) with a copy
+at the top level of the repository; the two must be equal.
 """
 
 from __future__ import annotations
@@ -13,19 +13,23 @@ from pathlib import Path
 from .conftest import REPO
 
 
-def test_editable_install_finds_the_root_manifest():
+def test_top_level_manifest_equals_the_packaged_one():
+    packaged = REPO / "src" / "napari_brainseg" / "napari.yaml"
+    assert not packaged.is_symlink() and not (REPO / "napari.yaml").is_symlink()
+    assert (REPO / "napari.yaml").read_bytes() == packaged.read_bytes(), (
+        "napari.yaml differs from src/napari_brainseg/napari.yaml: edit one, copy it over the other"
+    )
+
+
+def test_editable_install_finds_the_manifest():
     import npe2
 
     import napari_brainseg
 
     manifest = npe2.PluginManifest.from_distribution("napari-brainseg")
     assert manifest.name == "napari-brainseg"
-    packaged = Path(napari_brainseg.__file__).parent / "napari.yaml"
-    if Path(napari_brainseg.__file__).is_relative_to(REPO):  # editable (or src on the path): the link itself
-        assert packaged.is_symlink() and packaged.resolve() == (REPO / "napari.yaml").resolve()
-    else:  # an installed copy: the link became a real file with the root file's content, never a skip
-        assert packaged.is_file() and not packaged.is_symlink(), packaged
-        assert packaged.read_text() == (REPO / "napari.yaml").read_text(), f"{packaged} is not this tree's manifest"
+    assert manifest.contributions.widgets[0].command == "napari-brainseg.segmentation_widget"
+    assert (Path(napari_brainseg.__file__).parent / "napari.yaml").is_file()
     result = subprocess.run(
         [sys.executable, "-m", "npe2", "validate", "napari-brainseg", "--imports"], capture_output=True, text=True
     )

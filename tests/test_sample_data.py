@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_brainseg.plugin.readers import get_reader
 from napari_brainseg.phantoms import make_brats_phantom, make_lgg_phantom, write_brats_phantom, write_lgg_phantom
+from napari_brainseg.plugin.readers import get_reader
 
 from .helpers import layers_by_name
 

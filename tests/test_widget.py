@@ -293,3 +293,29 @@ def test_worker_error_is_one_notification(make_napari_viewer, qtbot, errors):
     assert len(errors) == 1 and "no CUDA GPU is available" in errors[0] and "\n" not in errors[0]
     assert [layer.name for layer in viewer.layers] == ["slice"]
     assert widget.run_button.enabled
+
+
+def test_job_runs_headless_on_the_phantom_layers():
+    """The widget's job logic without Qt or a viewer: the sample-data layers of the LGG phantom in, checked
+    inputs, the ground truth found, labels and a Dice score out, one-line errors for bad layers."""
+    from napari.layers import Image, Labels
+
+    from napari_brainseg.errors import BrainsegInputError
+    from napari_brainseg.plugin.job import brats_input_layers, collect_job, compute, lgg_input_layers, summary
+    from napari_brainseg.plugin.sample_data import lgg_phantom_layers
+
+    layers = [{"image": Image, "labels": Labels}[kind](data, **kwargs) for data, kwargs, kind in lgg_phantom_layers()]
+    chosen = {lgg_channel(layer.name): layer for layer in layers if isinstance(layer, Image)}
+    inputs = lgg_input_layers(None, chosen)
+    assert [layer.name for layer in inputs] == [chosen[c].name for c in ("pre-contrast", "FLAIR", "post-contrast")]
+    job = collect_job("lgg-unet2d", inputs, layers, "cpu", False)
+    assert job.truth is not None and job.truth_name.endswith("mask") and not job.spacing_known
+    result, dice, layer = compute(job, lambda done, total: None, lambda: False)
+    assert layer.data.shape == inputs[0].data.shape and layer.metadata["dice"]["against"] == job.truth_name
+    assert set(dice) == {"tumour"} and 0 <= dice["tumour"] <= 1
+    assert "Dice vs" in summary(layer.name, result, dice, job)
+    flat = [Image(np.ones((32, 32), np.float32), name=n) for n in ("flair", "t1", "t1ce", "t2")]
+    with pytest.raises(BrainsegInputError, match="needs 3D volumes, but layer 'flair' is a 2D image"):
+        brats_input_layers(dict(zip(("flair", "t1", "t1ce", "t2"), flat)))
+    with pytest.raises(BrainsegInputError, match="different shapes"):
+        lgg_input_layers(None, {"pre-contrast": flat[0], "FLAIR": flat[1], "post-contrast": Image(np.ones((8, 8)))})

@@ -8,8 +8,8 @@ import pytest
 import tifffile
 
 from napari_brainseg.errors import BrainsegInputError
-from napari_brainseg.plugin.readers import get_reader, read_lgg_folder
 from napari_brainseg.io.writer import write_labels
+from napari_brainseg.plugin.readers import get_reader, read_lgg_folder
 
 from .conftest import BRATS18_CASE, LGG_PATIENT
 from .helpers import layers_by_name

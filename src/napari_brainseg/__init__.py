@@ -1,6 +1,11 @@
 """napari-brainseg: brain-tumour segmentation of BraTS and LGG MRI in napari."""
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("napari-brainseg")  # from the git tag at install time (hatch-vcs)
+except PackageNotFoundError:  # run from a source tree that is not installed
+    __version__ = "0.0.0"
 
 # The scripted API, imported on first use so that `import napari_brainseg` (which napari does to
 # read the manifest) does not pull in torch and MONAI.

@@ -108,21 +108,14 @@ class ProgressBar:
             self.stream.flush()
 
 
-def _overlay_inputs(case, labels):
-    """(image, labels) to draw: FLAIR for both datasets (the sequence the tumour is outlined on)."""
-    if hasattr(case, "stacked"):
-        return case.images["flair"], labels
-    return case.image[..., 1], labels
-
-
 def predict_one(case_input: CaseInput, args) -> list[str]:
     from .engine.segment import segment_case
-    from .io.cases import output_paths, read_case, write_result
+    from .io.cases import read_case, write_result
     from .io.overlay import write_overlay_png
 
     case = read_case(case_input.path, series=args.series, reference=args.reference, register=args.register)
-    name = case_input.name = getattr(case, "case_id", None) or case.patient_id
-    targets = output_paths(case, args.output)
+    name = case_input.name = case.name
+    targets = case.output_paths(args.output)
     seg_target = dicom_seg_target(case, args)
     if seg_target is not None:
         targets.append(seg_target)
@@ -167,9 +160,8 @@ def predict_one(case_input: CaseInput, args) -> list[str]:
         written.append(write_dicom_seg(seg_target, result.labels, result.label_convention, source,
                                        model=result.model, overwrite=overwrite))
     if args.overlay:
-        image, labels = _overlay_inputs(case, result.labels)
         title = f"{name}: {result.model} ({result.label_convention} labels)"
-        written.append(write_overlay_png(overlay, image, labels, result.label_convention, title, overwrite=overwrite))
+        written.append(write_overlay_png(overlay, case.overlay_image(), result.labels, result.label_convention, title, overwrite=overwrite))
     if args.report:
         from .cli_measure import case_report
         from .io.report import write_report
@@ -189,9 +181,7 @@ def dicom_seg_target(case, args) -> Path | None:
     if not getattr(args, "dicom_seg", False):
         return None
     if not getattr(case, "series", None):
-        from .io.cases import case_name
-
-        print(f"note: {case_name(case)}: --dicom-seg applies to DICOM exams only; none written", file=sys.stderr)
+        print(f"note: {case.name}: --dicom-seg applies to DICOM exams only; none written", file=sys.stderr)
         return None
     return args.output / f"{case.case_id}_seg.dcm"
 
@@ -260,6 +250,7 @@ def run_sample(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from .cli_measure import add_compare_parser
+    from .engine.device import DEVICES
     from .engine.registry import MODELS
 
     parser = argparse.ArgumentParser(prog="napari-brainseg", description="Brain-tumour segmentation of BraTS and LGG MRI.")
@@ -270,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="BraTS case folder, LGG patient folder, or a folder holding several")
     predict.add_argument("--output", "--out", "-o", type=Path, required=True, metavar="DIR")
     predict.add_argument("--model", choices=sorted(MODELS), help="default: the model matching each input")
-    predict.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    predict.add_argument("--device", choices=DEVICES, default="auto")
     predict.add_argument("--tta", action="store_true", help="flip test-time augmentation (slower)")
     existing = predict.add_mutually_exclusive_group()
     existing.add_argument("--overwrite", action="store_true", help="replace existing outputs")

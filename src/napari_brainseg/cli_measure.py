@@ -60,31 +60,26 @@ def run_compare(args) -> int:
 
 def reference_dice(result, case) -> tuple[dict[str, float] | None, str | None]:
     """Dice of the result against the case's own segmentation, when it has one."""
-    from .conventions import BRATS_REGIONS, brats_labels_to_regions, convert_brats_labels
-    from .engine.metrics import dice_per_channel, overlap_metrics
+    from .engine.metrics import region_dice
 
-    if hasattr(case, "stacked"):
-        if case.seg is None:
-            return None, None
-        truth = convert_brats_labels(case.seg, case.label_convention, result.label_convention)
-        regions = [brats_labels_to_regions(x, result.label_convention) for x in (result.labels, truth)]
-        return dict(zip(BRATS_REGIONS, dice_per_channel(*regions))), case.files.seg.name
-    if case.mask is None:
+    truth = case.seg if case.kind == "brats" else case.mask
+    if truth is None:
         return None, None
-    return {"FLAIR abnormality": overlap_metrics(result.labels > 0, case.mask > 0)["dice"]}, "the patient's mask slices"
+    scores = region_dice(result.labels, result.label_convention, truth, case.label_convention)
+    if case.kind == "brats":
+        return scores, case.files.seg.name
+    return {"FLAIR abnormality": scores["tumour"]}, "the patient's mask slices"
 
 
 def case_report(result, case, source: Path):
     """The report content of one segmented case (measurements, inputs, model, Dice if it has a truth)."""
     from .engine.registry import get_spec
-    from .io.cases import case_name
     from .io.report import ReportContent
     from .measure.rano import measure_labels
 
     spec = get_spec(result.model)
     spacing = result.settings.get("spacing_mm")
-    brats = hasattr(case, "stacked")
-    image = case.images["flair"] if brats else case.image[..., 1]
+    image = case.overlay_image()
     measurement = measure_labels(result.labels, result.label_convention, spacing)
     dice, reference = reference_dice(result, case)
     inputs = {"case": str(source), "grid (z, y, x)": " x ".join(map(str, result.labels.shape)),
@@ -95,7 +90,7 @@ def case_report(result, case, source: Path):
              "device": result.device, "test-time augmentation": "flips" if result.settings.get("tta") else "off",
              "label convention": result.label_convention}
     return ReportContent(
-        case=case_name(case), image=np.asarray(image), image_name="FLAIR", labels=result.labels,
+        case=case.name, image=np.asarray(image), image_name="FLAIR", labels=result.labels,
         convention=result.label_convention, spacing=tuple(spacing) if spacing else (1.0, 1.0, 1.0),
         measurement=measurement, volumes_ml=result.volumes_ml, inputs=inputs, model=model,
         confidence=result.confidence, uncertainty=result.uncertainty, dice=dice, reference=reference,

@@ -7,8 +7,24 @@ classes the same way, and a result can be written in the convention of the case 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
 import numpy as np
+
+
+class Convention(str, Enum):
+    """The label conventions, as a string enum (like MONAI's ``StrEnum``): members compare equal to, hash
+    like and serialise as their plain values, so layer metadata and JSON keep the strings."""
+
+    BRATS2018 = "brats2018"  # BraTS 2018-2021: ET = 4
+    BRATS2023 = "brats2023"  # BraTS 2023+: ET = 3
+    MSD = "msd"  # Medical Segmentation Decathlon Task01: 1 edema, 2 core, 3 ET
+    LGG = "lgg"  # one tumour class
+
+    def __str__(self) -> str:
+        return self.value
+
+
 
 
 @dataclass(frozen=True)
@@ -39,7 +55,7 @@ class LabelConvention:
 
 # BraTS 2018-2021: 1 necrotic / non-enhancing core, 2 peritumoural edema, 4 enhancing tumour.
 BRATS_2018 = LabelConvention(
-    "brats2018",
+    Convention.BRATS2018,
     (
         LabelClass(1, "necrotic / non-enhancing tumour core", "#e8453c"),
         LabelClass(2, "peritumoural edema", "#3cb44b"),
@@ -48,7 +64,7 @@ BRATS_2018 = LabelConvention(
 )
 # BraTS 2023+: 1 non-enhancing tumour core (NETC), 2 surrounding FLAIR hyperintensity (SNFH), 3 ET.
 BRATS_2023 = LabelConvention(
-    "brats2023",
+    Convention.BRATS2023,
     (
         LabelClass(1, "NETC (non-enhancing tumour core)", "#e8453c"),
         LabelClass(2, "SNFH (edema)", "#3cb44b"),
@@ -58,7 +74,7 @@ BRATS_2023 = LabelConvention(
 # Medical Segmentation Decathlon Task01_BrainTumour (its dataset.json): 1 edema, 2 non-enhancing
 # tumour, 3 enhancing tumour - classes 1 and 2 the other way round from BraTS.
 MSD = LabelConvention(
-    "msd",
+    Convention.MSD,
     (
         LabelClass(1, "edema", "#3cb44b"),
         LabelClass(2, "non-enhancing tumour", "#e8453c"),
@@ -66,15 +82,15 @@ MSD = LabelConvention(
     ),
 )
 # LGG (Buda et al.): a single FLAIR-abnormality class.
-LGG = LabelConvention("lgg", (LabelClass(1, "FLAIR abnormality (tumour)", "#e8453c"),))
+LGG = LabelConvention(Convention.LGG, (LabelClass(1, "FLAIR abnormality (tumour)", "#e8453c"),))
 
 CONVENTIONS = {c.name: c for c in (BRATS_2018, BRATS_2023, MSD, LGG)}
 
 # BraTS evaluation regions, in the channel order the 3D model predicts.
 BRATS_REGIONS = ("TC", "WT", "ET")
 # label values of (non-enhancing core, edema, enhancing tumour) in each glioma convention
-_VALUES = {"brats2018": (1, 2, 4), "brats2023": (1, 2, 3), "msd": (2, 1, 3)}
-GLIOMA_CONVENTIONS = tuple(_VALUES)
+_VALUES = {Convention.BRATS2018: (1, 2, 4), Convention.BRATS2023: (1, 2, 3), Convention.MSD: (2, 1, 3)}
+GLIOMA_CONVENTIONS = tuple(_VALUES)  # the conventions with TC / WT / ET regions
 
 
 def brats_labels_to_regions(labels: np.ndarray, convention: str) -> np.ndarray:
@@ -110,7 +126,7 @@ def guess_brats_convention(labels: np.ndarray) -> str | None:
     """'brats2018' for values within {1, 2, 4} including 4, 'brats2023' for {1, 2, 3} including 3, else None."""
     values = set(np.unique(labels).tolist()) - {0}
     if values and values <= {1, 2, 4} and 4 in values:
-        return "brats2018"
+        return Convention.BRATS2018
     if values and values <= {1, 2, 3} and 3 in values:
-        return "brats2023"
+        return Convention.BRATS2023
     return None

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
+from .conventions import Convention
+from .io.brats import MODALITIES, BratsVolumes
+from .io.lgg import LggSlices
 from .io.nifti import napari_to_nifti
 
 BRATS_PHANTOM_CASE = "Synthetic_phantom_1"  # BraTS-2018-style names: Synthetic_phantom_1_flair.nii.gz
@@ -33,20 +37,30 @@ _CONTRAST = {
 
 
 @dataclass
-class BratsPhantom:
+class BratsPhantom(BratsVolumes):
     case_id: str
     images: dict[str, np.ndarray]  # flair, t1, t1ce, t2 -> (z, y, x) int16
     seg: np.ndarray  # (z, y, x) uint8, BraTS 2018 labels: 1 necrotic core, 2 edema, 4 enhancing
     spacing: tuple[float, float, float]  # (z, y, x) mm
     affine: np.ndarray  # 4x4 NIfTI affine, voxel (i, j, k) = (x, y, z) -> RAS mm, BraTS-like orientation
 
+    label_convention = Convention.BRATS2018
+    warnings: tuple[str, ...] = ()  # generated on one grid: nothing resampled or assumed
+    transforms = MappingProxyType({})
+
     @property
     def shape(self) -> tuple[int, int, int]:
         return self.seg.shape
 
+    def stacked(self) -> np.ndarray:
+        return np.array([self.images[m] for m in MODALITIES], dtype=np.float32)
+
+    def nifti_header(self) -> nib.Nifti1Header:
+        return nifti_header(self.spacing, np.uint8, self.shape)
+
 
 @dataclass
-class LggPhantom:
+class LggPhantom(LggSlices):
     patient_id: str
     image: np.ndarray  # (Z, H, W, 3) uint8: pre-contrast, FLAIR, post-contrast
     mask: np.ndarray  # (Z, H, W) uint8 0/1, the FLAIR abnormality
@@ -133,7 +147,7 @@ def make_brats_phantom(
     maps, seg = _tissue_maps(shape, rng)
     brain = seg.astype(bool) | maps["wm"] | maps["gm"] | maps["csf"]
     bias = _smooth_noise(rng, shape, min(shape) / 6)
-    images = {m: _render(maps, _CONTRAST[m], rng, bias, brain) for m in ("flair", "t1", "t1ce", "t2")}
+    images = {m: _render(maps, _CONTRAST[m], rng, bias, brain) for m in MODALITIES}
     sz, sy, sx = (float(s) for s in spacing)
     # BraTS orientation: i runs right->left, j posterior->anterior flipped, k inferior->superior
     affine = np.array(

@@ -4,27 +4,28 @@ can run the same checks on napari's main thread.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
-from .. import conventions as label_conventions
+from ..conventions import GLIOMA_CONVENTIONS, Convention
 from ..errors import BrainsegInputError
 from ..io.brats import LABEL_CONVENTION
+from ..io.cases import Case
 from ..limits import check_size
-from .registry import BRATS_MODEL, LGG_MODEL, get_spec
+from .registry import BRATS_MODEL, LGG_MODEL, get_spec, model_for
 
 
 def normalise_convention(convention: str | None, model: str) -> str:
-    if get_spec(model).label_convention == "lgg":
-        if convention not in (None, "lgg"):
+    if get_spec(model).label_convention == Convention.LGG:
+        if convention not in (None, Convention.LGG):
             raise BrainsegInputError(f"model {model} produces LGG labels (0/1); convention {convention!r} does not apply")
-        return "lgg"
+        return Convention.LGG
     if convention is None:
         return get_spec(model).label_convention
     name = str(convention).lower()
     name = LABEL_CONVENTION.get(name, name)
-    if name not in label_conventions.GLIOMA_CONVENTIONS:
+    if name not in GLIOMA_CONVENTIONS:
         raise BrainsegInputError(
             f"unknown BraTS label convention {convention!r}; use '2018' (1/2/4), '2023' (1/2/3) or 'msd' (1 edema, 2 core, 3 ET)"
         )
@@ -35,7 +36,8 @@ def _from_mapping(image: Mapping, model: str | None) -> tuple[np.ndarray, str]:
     """A dict of modality/channel arrays -> channel-first stack in the model's channel order."""
     keys = {str(k).lower(): k for k in image}
     if model is None:
-        model = LGG_MODEL if {"pre-contrast", "post-contrast"} <= set(keys) else BRATS_MODEL
+        lgg_only = {c.lower() for c in get_spec(LGG_MODEL).in_channels} - {c.lower() for c in get_spec(BRATS_MODEL).in_channels}
+        model = LGG_MODEL if lgg_only <= set(keys) else BRATS_MODEL
     spec = get_spec(model)
     wanted = [c.lower() for c in spec.in_channels]
     missing = [c for c in wanted if c not in keys]
@@ -44,31 +46,36 @@ def _from_mapping(image: Mapping, model: str | None) -> tuple[np.ndarray, str]:
             f"model {model} needs the channels {', '.join(spec.in_channels)}; missing {', '.join(missing)}"
         )
     arrays = [np.asarray(image[keys[c]]) for c in wanted]
-    _check_same_shapes(arrays, spec.in_channels)
+    check_same_shapes(list(zip(spec.in_channels, (a.shape for a in arrays))))
     check_size(arrays[0].shape)
     return np.stack(arrays), model
 
 
-def _check_same_shapes(arrays, names) -> None:
-    shapes = {a.shape for a in arrays}
-    if len(shapes) > 1:
-        listing = ", ".join(f"{n} {a.shape}" for n, a in zip(names, arrays))
-        raise BrainsegInputError(f"the input channels have different shapes ({listing})")
+def check_same_shapes(named_shapes, what: str = "channels") -> None:
+    """``named_shapes``: (name, shape) per input channel (or layer); they must share one grid."""
+    if len({tuple(shape) for _, shape in named_shapes}) > 1:
+        listing = ", ".join(f"{name} {tuple(shape)}" for name, shape in named_shapes)
+        raise BrainsegInputError(f"the input {what} have different shapes ({listing}); they must share one grid")
 
 
-def from_case(case) -> tuple[np.ndarray, str, dict]:
-    """A BratsCase / LggCase -> (array, model, defaults from the case)."""
-    from ..io.brats import BratsCase
-    from ..io.lgg import LggCase
+def check_channel_dims(model: str, named_shapes) -> None:
+    """Each separate channel (or layer) fits ``model``: a 3D volume for a 3D model, 2D slices or a stack of
+    them for a 2D model. ``named_shapes``: (name, shape) pairs."""
+    spec = get_spec(model)
+    for name, shape in named_shapes:
+        if spec.spatial_dims == 3 and len(shape) == 2:
+            raise BrainsegInputError(f"{model} needs 3D volumes, but {name} is a 2D image")
+        if spec.spatial_dims == 3 and len(shape) != 3:
+            raise BrainsegInputError(f"{model} needs single-channel 3D volumes; {name} has shape {tuple(shape)}")
+        if spec.spatial_dims == 2 and len(shape) not in (2, 3):
+            raise BrainsegInputError(f"{model} needs 2D slices or a 3D stack; {name} has shape {tuple(shape)}")
 
-    if isinstance(case, BratsCase):
-        return case.stacked(), BRATS_MODEL, {
-            "convention": case.label_convention, "spacing": case.spacing, "affine": case.affine,
-            "messages": list(case.warnings), "transforms": dict(case.transforms),
-        }
-    if isinstance(case, LggCase):
-        return case.image, LGG_MODEL, {}
-    raise TypeError(f"not a read case: {type(case).__name__}")
+
+def from_case(case: Case) -> tuple[np.ndarray, str, dict]:
+    """A read case (or a phantom) -> (array, model, defaults from the case)."""
+    defaults = {"convention": case.label_convention, "spacing": case.spacing, "affine": case.affine,
+                "messages": list(case.warnings), "transforms": dict(case.transforms)}
+    return case.model_input(), model_for(case.kind), defaults
 
 
 def prepare_input(image, model: str | None = None) -> tuple[np.ndarray, str, bool]:
@@ -96,7 +103,9 @@ def prepare_input(image, model: str | None = None) -> tuple[np.ndarray, str, boo
             raise BrainsegInputError(
                 f"model {model} needs {len(spec.in_channels)} channels ({', '.join(spec.in_channels)}), got {len(arrays)}"
             )
-        _check_same_shapes(arrays, spec.in_channels)
+        named = list(zip(spec.in_channels, (a.shape for a in arrays)))
+        check_channel_dims(model, named)
+        check_same_shapes(named)
         check_size(arrays[0].shape)
         array = np.stack(arrays)
         if model == LGG_MODEL:

@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from monai.metrics import DiceMetric, HausdorffDistanceMetric, get_confusion_matrix
 
+from ..conventions import GLIOMA_CONVENTIONS, BRATS_REGIONS, Convention, brats_labels_to_regions, guess_brats_convention
+
 HD95_ONE_EMPTY = 373.13
 
 
@@ -24,6 +26,17 @@ def _tensor(mask: np.ndarray) -> torch.Tensor:
 def dice_per_channel(pred: np.ndarray, truth: np.ndarray) -> list[float]:
     metric = DiceMetric(include_background=True, reduction="none", ignore_empty=False)
     return [float(v) for v in metric(_tensor(pred), _tensor(truth))[0]]
+
+
+def region_dice(pred: np.ndarray, pred_convention: str, truth: np.ndarray, truth_convention: str | None = None) -> dict:
+    """Dice per evaluation region of two label maps: BraTS TC, WT, ET (each map in its own convention;
+    a truth convention not given is guessed from its values, else taken as the prediction's), LGG the tumour."""
+    if pred_convention == Convention.LGG:
+        return {"tumour": dice_per_channel((pred > 0)[None], (truth > 0)[None])[0]}
+    if truth_convention not in GLIOMA_CONVENTIONS:
+        truth_convention = guess_brats_convention(truth) or pred_convention
+    scores = dice_per_channel(brats_labels_to_regions(pred, pred_convention), brats_labels_to_regions(truth, truth_convention))
+    return dict(zip(BRATS_REGIONS, scores))
 
 
 def hd95_per_channel(pred: np.ndarray, truth: np.ndarray, spacing=None) -> list[float]:

@@ -14,7 +14,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..conventions import Convention
 from ..errors import BrainsegInputError
+from ..io.brats import MODALITIES
+from ..io.lgg import CHANNELS
 
 if TYPE_CHECKING:  # imported where used, so listing MODELS (the widget does) stays light
     import torch
@@ -32,6 +35,7 @@ class ModelSpec:
     in_channels: tuple[str, ...]  # what each input channel must be, in order
     out_channels: tuple[str, ...]  # what each sigmoid output channel predicts
     label_convention: str  # default convention of the labels it produces (conventions.CONVENTIONS)
+    case_kind: str  # the kind of case it segments (io.cases.Case.kind)
     network: dict = field(default_factory=dict)  # monai.networks.nets.UNet keyword arguments
     patch_size: tuple[int, ...] = ()  # training patch and sliding-window ROI
     # the grid the model was trained on; inputs on other grids are brought to it and back (model_grid)
@@ -44,6 +48,9 @@ class ModelSpec:
     # an enhancing-tumour prediction of fewer voxels than this is dropped (left as tumour core), the
     # rule BraTS winners use against false ET in tumours with little or none (None: keep all)
     enhancing_min_voxels: int | None = None
+    # inference: windows (3D) or slices (2D) per forward pass; sliding-window overlap (3D, Gaussian blending)
+    batch_size: int = 1
+    sw_overlap: float | None = None
 
     @property
     def weights_path(self) -> Path:
@@ -75,27 +82,34 @@ MODELS: dict[str, ModelSpec] = {
             name=LGG_MODEL,
             title="2D U-Net, LGG FLAIR abnormality (kaggle_3m slices)",
             spatial_dims=2,
-            in_channels=("pre-contrast", "FLAIR", "post-contrast"),
+            in_channels=CHANNELS,
             out_channels=("tumour",),
-            label_convention="lgg",
+            label_convention=Convention.LGG,
+            case_kind="lgg",
             network=dict(channels=(16, 32, 64, 128, 256), strides=(2, 2, 2, 2), num_res_units=2, norm="batch"),
             patch_size=(256, 256),
             plane_size=(256, 256),  # kaggle_3m slices; other sizes are resized to it and back
             min_component_fraction=0.1,
+            batch_size=16,
         ),
         ModelSpec(
             name=BRATS_MODEL,
             title="3D U-Net, BraTS glioma sub-regions (TC, WT, ET)",
             spatial_dims=3,
-            in_channels=("flair", "t1", "t1ce", "t2"),
+            in_channels=MODALITIES,
             out_channels=("TC", "WT", "ET"),
-            label_convention="brats2018",
+            label_convention=Convention.BRATS2018,
+            case_kind="brats",
             network=dict(channels=(16, 32, 64, 128, 160), strides=(2, 2, 2, 2), num_res_units=1, norm="instance"),
             patch_size=(96, 96, 96),
             # BraTS 2018-2021 files are stored LPS at 1 mm (BraTS-Africa RAS); trained on LPS arrays
             orientation="LPS",
             spacing_mm=(1.0, 1.0, 1.0),
             min_component_fraction=0.1,
+            batch_size=2,
+            # as in training validation (training/configs/brats-unet3d.json). benchmarks/overlap.py on the 6
+            # validation cases: overlap 0.5 adds 0.001-0.002 Dice for 45 % more inference time, so 0.25 stays.
+            sw_overlap=0.25,
         ),
     )
 }
@@ -106,6 +120,11 @@ def get_spec(name: str) -> ModelSpec:
         return MODELS[name]
     except KeyError:
         raise BrainsegInputError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}") from None
+
+
+def model_for(case_kind: str) -> str:
+    """The model that segments cases of ``case_kind`` (io.cases.Case.kind)."""
+    return next(spec.name for spec in MODELS.values() if spec.case_kind == case_kind)
 
 
 def build_network(spec: ModelSpec) -> torch.nn.Module:
@@ -151,12 +170,27 @@ def _verified_state_dict(name: str, path_str: str, mtime: float) -> dict:
 
 
 def load_model(name: str, device: str | torch.device = "cpu") -> torch.nn.Module:
-    """The network with its bundled weights, verified against the model card, in eval mode."""
-    spec = get_spec(name)
-    path = spec.weights_path
+    """The network with its bundled weights, verified against the model card, in eval mode.
+
+    Built once per (model, device, weights file): later calls return the same network (building it
+    costs 130-150 ms a call), so callers must not change it in place.
+    """
+    path = get_spec(name).weights_path
     if not path.is_file():
         raise BrainsegInputError(f"model {name}: weights file {path} is missing; reinstall the package")
-    state = _verified_state_dict(name, str(path), path.stat().st_mtime)
+    return _network(name, str(device), str(path), path.stat().st_mtime)
+
+
+def clear_cache() -> None:
+    """Forget verified weights and built networks (after the weights files changed)."""
+    _verified_state_dict.cache_clear()
+    _network.cache_clear()
+
+
+@lru_cache(maxsize=4)
+def _network(name: str, device: str, path_str: str, mtime: float) -> torch.nn.Module:
+    spec, path = get_spec(name), Path(path_str)
+    state = _verified_state_dict(name, path_str, mtime)
     net = build_network(spec)
     try:
         net.load_state_dict(state)

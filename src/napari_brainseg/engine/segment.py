@@ -8,31 +8,23 @@ cleanup (``preprocess.postprocess``), then for BraTS the nested regions (TC, WT,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Callable, Mapping
 
 import numpy as np
 import torch
 
 from .. import conventions as label_conventions
 from ..errors import BrainsegInputError
-from ..io.cases import case_name, read_case
+from ..io.cases import Case, read_case
 from .device import resolve_device
 from .foreground import zero_background
 from .input_checks import brain_warnings, channel_warnings, spacing_warnings
 from .inputs import from_case, normalise_convention, prepare_input
 from .model_grid import to_model_grid, to_model_plane, voxel_spacing
 from .preprocess import postprocess, preprocess_brats, preprocess_lgg, uncrop
-from .registry import BRATS_MODEL, LGG_MODEL, MODELS, ModelSpec, get_spec, load_model
+from .registry import BRATS_MODEL, MODELS, ModelSpec, get_spec, load_model, model_for
 from .window import predict_slices, predict_volume
-
-# Sliding-window settings as in training validation (training/configs/brats-unet3d.json), Gaussian
-# blending. benchmarks/overlap.py on the 6 validation cases: overlap 0.5 adds 0.001-0.002 Dice for 45 %
-# more inference time, so 0.25 stays.
-SW_OVERLAP = 0.25
-SW_BATCH_SIZE = 2
-SLICE_BATCH_SIZE = 16
 
 ProgressFn = Callable[[int, int], None]
 
@@ -58,7 +50,7 @@ def _forward(spec: ModelSpec, x: np.ndarray, device: torch.device, sw_batch: int
     net = load_model(spec.name, device)
     if spec.spatial_dims == 3:
         return predict_volume(
-            net, x, device, spec.patch_size, sw_batch_size=sw_batch, overlap=SW_OVERLAP, tta=tta, amp=True,
+            net, x, device, spec.patch_size, sw_batch_size=sw_batch, overlap=spec.sw_overlap, tta=tta, amp=True,
             progress=progress, should_stop=should_stop,
         )
     return predict_slices(
@@ -68,7 +60,7 @@ def _forward(spec: ModelSpec, x: np.ndarray, device: torch.device, sw_batch: int
 
 def _run_with_fallbacks(spec, x, device, tta, progress, should_stop, messages) -> tuple[np.ndarray, torch.device]:
     """Run on ``device``; on CUDA out-of-memory retry with batch 1, then on the CPU - never half a result."""
-    batch = SW_BATCH_SIZE if spec.spatial_dims == 3 else SLICE_BATCH_SIZE
+    batch = spec.batch_size
     attempts = [(device, batch)]
     if device.type == "cuda":
         attempts += [(device, 1), (torch.device("cpu"), batch)]
@@ -161,7 +153,7 @@ def segment(
     implies ``tta``) and adds their per-voxel disagreement map and a per-case confidence score.
     """
     defaults = {}
-    if hasattr(image, "stacked") or hasattr(image, "slice_numbers"):
+    if isinstance(image, Case):
         image, case_model, defaults = from_case(image)
         model = model or case_model
     array, model, single_slice = prepare_input(image, model)
@@ -239,7 +231,7 @@ def segment(
         settings.update(input_orientation=grid.input_axcodes, model_orientation=spec.orientation,
                         model_spacing_mm=list(spec.spacing_mm), model_grid_shape=list(grid.model_shape))
     if spec.spatial_dims == 3:
-        settings.update(roi_size=list(spec.patch_size), sw_overlap=SW_OVERLAP, blending="gaussian")
+        settings.update(roi_size=list(spec.patch_size), sw_overlap=spec.sw_overlap, blending="gaussian")
     return SegmentationResult(
         labels=labels,
         model=model,
@@ -259,11 +251,11 @@ def segment_case(path_or_case, model: str | None = None, **kwargs):
 
     BraTS labels come back in the case's own convention unless ``convention`` is given.
     """
-    case = path_or_case if hasattr(path_or_case, "images") or hasattr(path_or_case, "image") else read_case(path_or_case)
-    expected = BRATS_MODEL if hasattr(case, "stacked") else LGG_MODEL
+    case = path_or_case if isinstance(path_or_case, Case) else read_case(path_or_case)
+    expected = model_for(case.kind)
     if model is not None and model != expected:
         kind = "BraTS case" if expected == BRATS_MODEL else "LGG patient"
-        raise BrainsegInputError(f"{case_name(case)}: model {model} does not fit a {kind} (use {expected})")
+        raise BrainsegInputError(f"{case.name}: model {model} does not fit a {kind} (use {expected})")
     return segment(case, expected, **kwargs), case
 
 

@@ -7,7 +7,7 @@ that any size works with a fixed memory footprint; LGG slices go through in batc
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch

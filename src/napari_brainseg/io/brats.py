@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..conventions import Convention
 from ..errors import BrainsegInputError
 from .grids import describe_difference, onto_grid, register_rigid, same_grid
 from .listing import visible_files
@@ -27,7 +28,7 @@ _SUFFIXES = {
 }
 # the file suffix each convention uses for a canonical modality (for writing and for messages)
 SUFFIX_FOR = {conv: {v: k for k, v in table.items()} for conv, table in _SUFFIXES.items()}
-LABEL_CONVENTION = {"2018": "brats2018", "2023": "brats2023"}
+LABEL_CONVENTION = {"2018": Convention.BRATS2018, "2023": Convention.BRATS2023}
 _NAME = re.compile(r"^(?P<case>.+?)(?P<sep>[_-])(?P<suffix>flair|t1ce|t1|t2|seg|t1n|t1c|t2w|t2f)$", re.IGNORECASE)
 
 
@@ -96,8 +97,43 @@ def find_case_files(folder: str | Path) -> BratsCaseFiles | None:
     return BratsCaseFiles(folder, cases.pop(), conventions.pop(), images, seg, [p for p in segs if p != seg])
 
 
+class BratsVolumes:
+    """The :class:`~napari_brainseg.io.cases.Case` protocol for four co-registered modality volumes.
+
+    Subclasses give ``case_id``, ``images`` (canonical modality -> (z, y, x)), ``affine``, ``spacing``,
+    ``label_convention``, ``stacked()`` and ``nifti_header()``; a BraTS case and the BraTS phantom do.
+    """
+
+    kind = "brats"
+
+    @property
+    def name(self) -> str:
+        return self.case_id
+
+    def model_input(self) -> np.ndarray:
+        """(4, z, y, x) float32 in the canonical modality order."""
+        return self.stacked()
+
+    def overlay_image(self) -> np.ndarray:
+        return self.images["flair"]  # the sequence the tumour is outlined on
+
+    def output_paths(self, output_dir) -> list[Path]:
+        return [Path(output_dir) / f"{self.case_id}.nii.gz"]
+
+    def write_labels(self, labels: np.ndarray, output_dir, *, overwrite: bool = False) -> list[str]:
+        """``output_dir/<case>.nii.gz``: uint8, the case's affine and header."""
+        from .writer import write_labels_nifti
+
+        grid = next(iter(self.images.values())).shape
+        if labels.shape != grid:
+            raise BrainsegInputError(f"{self.case_id}: labels shape {labels.shape} differs from the case grid")
+        meta = {"nifti_affine": self.affine, "nifti_header": bytes(self.nifti_header().binaryblock)}
+        [path] = self.output_paths(output_dir)
+        return [write_labels_nifti(path, labels, meta, overwrite=overwrite)]
+
+
 @dataclass
-class BratsCase:
+class BratsCase(BratsVolumes):
     """A BraTS case in napari order (z, y, x); all volumes share one grid and affine."""
 
     case_id: str
@@ -121,6 +157,9 @@ class BratsCase:
     @property
     def affine(self) -> np.ndarray:
         return self.reference.affine
+
+    def nifti_header(self):
+        return self.reference.header
 
     def stacked(self, modalities=MODALITIES) -> np.ndarray:
         """(C, z, y, x) float32 in the given modality order; raises if one is missing."""

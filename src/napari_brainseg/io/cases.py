@@ -5,9 +5,37 @@ case's own files. No model logic.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
 
 from ..errors import BrainsegInputError
 from ..limits import check_size
+
+
+@runtime_checkable
+class Case(Protocol):
+    """What every kind of case offers the engine, the CLI and the API: a BraTS case, a DICOM exam, an LGG patient
+    and the package's phantoms (``io.brats.BratsVolumes``, ``io.lgg.LggSlices``). The engine maps ``kind`` to its
+    model (``engine.registry.model_for``); io knows nothing of models."""
+
+    kind: str  # "brats" (4 modality volumes) or "lgg" (3-channel slices)
+    label_convention: str  # the convention of the case's own label files (conventions.Convention)
+    spacing: tuple[float, ...] | None  # mm per spatial axis; None when the files do not say
+    affine: np.ndarray | None  # 4x4 NIfTI affine of the (z, y, x) grid's i, j, k axes; None when unknown
+    warnings: list[str]  # what reading the case changed or assumed, one line each
+    transforms: dict  # modality -> rigid co-registration applied onto the reference (empty when none)
+
+    @property
+    def name(self) -> str: ...  # the case or patient id
+
+    def model_input(self) -> np.ndarray: ...  # channels in the dataset's canonical order
+
+    def overlay_image(self) -> np.ndarray: ...  # the image results are drawn on (FLAIR)
+
+    def output_paths(self, output_dir) -> list[Path]: ...  # what write_labels writes
+
+    def write_labels(self, labels: np.ndarray, output_dir, *, overwrite: bool = False) -> list[str]: ...
 
 
 def case_kind(path) -> str | None:
@@ -28,7 +56,7 @@ def case_kind(path) -> str | None:
     return None
 
 
-def read_case(path, *, series=None, reference: str = "flair", register: bool = False):
+def read_case(path, *, series=None, reference: str = "flair", register: bool = False) -> Case:
     """A BraTS case folder or a DICOM exam -> ``BratsCase``; an LGG patient folder -> ``LggCase``.
 
     ``reference``: the modality whose grid the others are resampled onto; ``register``: rigidly
@@ -79,36 +107,15 @@ def _check_case_size(path: Path, kind: str) -> None:
     check_size((len(slices), *plane), f"{path.name} ({len(slices)} slices)")
 
 
-def case_name(case) -> str:
-    return getattr(case, "case_id", None) or case.patient_id
-
-
-def output_paths(case, output_dir) -> list[Path]:
-    """The files :func:`write_result` writes for ``case`` (for overwrite checks before running)."""
-    output_dir = Path(output_dir)
-    if hasattr(case, "stacked"):
-        return [output_dir / f"{case.case_id}.nii.gz"]
-    folder = output_dir / case.patient_id
-    return [folder / f"{case.patient_id}_{n}_mask.tif" for n in case.slice_numbers]
-
-
-def write_result(result, case, output_dir, *, overwrite: bool = False) -> list[str]:
+def write_result(result, case: Case, output_dir, *, overwrite: bool = False) -> list[str]:
     """Write labels like the case's own files into ``output_dir`` (created if missing); atomic (temp
     name + rename); refuses to overwrite.
 
     BraTS case C -> ``output_dir/C.nii.gz`` (uint8, the case's affine and header); LGG patient P ->
     ``output_dir/P/P_<n>_mask.tif`` (uint8 0/255) for every slice n.
     """
-    from .writer import write_labels_lgg, write_labels_nifti
-
     output_dir = Path(output_dir)
     if output_dir.exists() and not output_dir.is_dir():
         raise BrainsegInputError(f"{output_dir}: the output path is a file, not a folder")
     output_dir.mkdir(parents=True, exist_ok=True)  # as the CLI's --output
-    if hasattr(case, "stacked"):
-        if result.labels.shape != case.reference.data.shape:
-            raise BrainsegInputError(f"{case.case_id}: labels shape {result.labels.shape} differs from the case grid")
-        meta = {"nifti_affine": case.affine, "nifti_header": bytes(case.reference.header.binaryblock)}
-        return [write_labels_nifti(output_dir / f"{case.case_id}.nii.gz", result.labels, meta, overwrite=overwrite)]
-    meta = {"brainseg": {"patient_id": case.patient_id, "slice_numbers": list(case.slice_numbers)}}
-    return write_labels_lgg(output_dir / case.patient_id, result.labels, meta, overwrite=overwrite)
+    return case.write_labels(result.labels, output_dir, overwrite=overwrite)

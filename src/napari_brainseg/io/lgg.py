@@ -9,12 +9,14 @@ comes after 9, not after 1.
 from __future__ import annotations
 
 import re
+from types import MappingProxyType
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import tifffile
 
+from ..conventions import Convention
 from ..errors import BrainsegInputError, first_line
 from .listing import visible_files
 
@@ -147,8 +149,45 @@ def read_lgg_mask(path: str | Path) -> np.ndarray:
     return (mask > 0).astype(np.uint8)
 
 
+class LggSlices:
+    """The :class:`~napari_brainseg.io.cases.Case` protocol for a kaggle_3m-style stack of 3-channel slices.
+
+    Subclasses give ``patient_id``, ``image`` (Z, H, W, 3) and ``slice_numbers``; an LGG patient and the
+    LGG phantom do.
+    """
+
+    kind = "lgg"
+    label_convention = Convention.LGG
+    spacing = None  # kaggle_3m TIFFs carry no voxel size
+    affine = None  # nor an orientation
+    warnings: tuple[str, ...] = ()
+    transforms = MappingProxyType({})  # slices are never co-registered
+
+    @property
+    def name(self) -> str:
+        return self.patient_id
+
+    def model_input(self) -> np.ndarray:
+        """(Z, H, W, 3) in the channel order of :data:`CHANNELS`."""
+        return self.image
+
+    def overlay_image(self) -> np.ndarray:
+        return self.image[..., CHANNELS.index("FLAIR")]
+
+    def output_paths(self, output_dir) -> list[Path]:
+        folder = Path(output_dir) / self.patient_id
+        return [folder / f"{self.patient_id}_{n}_mask.tif" for n in self.slice_numbers]
+
+    def write_labels(self, labels: np.ndarray, output_dir, *, overwrite: bool = False) -> list[str]:
+        """``output_dir/<patient>/<patient>_<n>_mask.tif`` (uint8 0/255) for every slice n."""
+        from .writer import write_labels_lgg
+
+        meta = {"brainseg": {"patient_id": self.patient_id, "slice_numbers": list(self.slice_numbers)}}
+        return write_labels_lgg(Path(output_dir) / self.patient_id, labels, meta, overwrite=overwrite)
+
+
 @dataclass
-class LggCase:
+class LggCase(LggSlices):
     patient_id: str
     folder: Path
     slice_numbers: list[int]

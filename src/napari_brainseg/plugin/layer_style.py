@@ -28,6 +28,11 @@ def convention_layer_kwargs(convention: str) -> dict:
     }
 
 
+def case_name_of(info: dict) -> str | None:
+    """The case (BraTS) or patient (LGG) id in a layer's ``metadata["brainseg"]``, if the reader put one there."""
+    return info.get("case_id") or info.get("patient_id")
+
+
 @dataclass(frozen=True)
 class SourceGeometry:
     """What the result layer inherits from its source layer, captured once (e.g. when Run is pressed)."""
@@ -44,7 +49,7 @@ class SourceGeometry:
         metadata = {k: v for k, v in layer.metadata.items() if k != "brainseg"}
         metadata["brainseg"] = {**info, "kind": "prediction", "source_layer": layer.name}
         return cls(
-            name=info.get("case_id") or info.get("patient_id") or layer.name,
+            name=case_name_of(info) or layer.name,
             scale=tuple(layer.scale),
             translate=tuple(layer.translate),
             affine=np.array(layer.affine.affine_matrix),

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from .. import conventions as label_conventions
+from ..conventions import Convention
 from ..errors import BrainsegInputError
 from ..io.brats import LABEL_CONVENTION, MODALITIES, SUFFIX_FOR, find_case_files, parse_brats_name, read_brats_case
 from ..io.dicom import is_dicom_exam
@@ -201,7 +202,7 @@ def lgg_layers(
         layers.append(image_layer(data, f"{title} {channel}", scale, meta, visible=channel == "FLAIR"))
     if mask is not None:
         meta = {"brainseg": {**info, "kind": "lgg_mask"}}
-        layers.append(labels_layer(mask, f"{title} mask", scale, meta, "lgg"))
+        layers.append(labels_layer(mask, f"{title} mask", scale, meta, Convention.LGG))
     return layers
 
 
@@ -238,7 +239,7 @@ def read_nifti_file(path) -> list[LayerTuple]:
         if labels is not None:
             meta["brainseg"] = {"kind": "nifti_seg"}
             return [labels_layer(labels, name, volume.spacing, meta, _guess_convention(path, labels))]
-        warnings.warn(f"{path.name}: named like a segmentation but holds non-integer values; opened as an image")
+        warnings.warn(f"{path.name}: named like a segmentation but holds non-integer values; opened as an image", stacklevel=2)
     meta["brainseg"] = {"kind": "nifti_image"}
     return [image_layer(volume.data, name, volume.spacing, meta)]
 
@@ -317,7 +318,7 @@ def read_lgg_slice(path) -> list[LayerTuple]:
         mask = read_lgg_mask(path)
         info = {"kind": "lgg_mask", "patient_id": patient, "slice_numbers": [number], "source": str(path.parent)}
         meta = {"brainseg": info}
-        return [labels_layer(mask, f"{patient}_{number} mask", (1.0, 1.0), meta, "lgg")]
+        return [labels_layer(mask, f"{patient}_{number} mask", (1.0, 1.0), meta, Convention.LGG)]
     image = read_lgg_image(path)
     mask_path = path.with_name(f"{patient}_{number}_mask{path.suffix}")
     mask = read_lgg_mask(mask_path) if mask_path.is_file() else None

@@ -7,7 +7,6 @@ import numpy as np
 from ..phantoms import make_brats_phantom, make_lgg_phantom, nifti_header
 from .readers import brats_layers, lgg_layers
 
-
 # napari sample-data contributions (File > Open Sample > napari-brainseg)
 
 
@@ -18,7 +17,7 @@ def brats_phantom_layers():
         phantom.case_id + " (synthetic)",
         phantom.images,
         phantom.seg,
-        label_convention="brats2018",
+        label_convention=phantom.label_convention,
         spacing=phantom.spacing,
         affine=phantom.affine,
         header=header,

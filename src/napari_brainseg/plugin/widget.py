@@ -11,49 +11,23 @@ selection meanwhile cannot redirect the result.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
 from os.path import commonprefix
 from typing import TYPE_CHECKING
 
-import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, Label, PushButton
 from qtpy.QtCore import QObject, Signal
 
-from .. import conventions as label_conventions
 from ..engine.device import DEVICES
-from ..engine.registry import BRATS_MODEL, LGG_MODEL, MODELS
+from ..engine.registry import BRATS_MODEL, LGG_MODEL, MODELS, get_spec
 from ..errors import BrainsegInputError, first_line
-from ..io.brats import MODALITIES
-from ..io.lgg import CHANNELS
-from ..limits import check_size
-from .layer_names import brats_modality, lgg_channel, looks_like_brats_2023
-from .layer_style import SourceGeometry, result_layer_kwargs
+from .job import MODALITY_TITLES, Job, brats_input_layers, collect_job, compute, lgg_input_layers, summary
+from .layer_names import brats_modality, lgg_channel
 from .measure_layers import add_result_extras
 
 if TYPE_CHECKING:
     import napari
 
-_MODALITY_TITLES = {"flair": "FLAIR", "t1": "T1", "t1ce": "T1ce", "t2": "T2"}
-_TRUTH_KINDS = {"brats_seg", "lgg_mask", "nifti_seg"}
-_TRUTH_WORDS = ("seg", "mask", "label", "truth", "gt")
 _PLACEMENT_PAUSE_MS = 30  # between the steps of adding a result layer: long enough for a repaint
-
-
-@dataclass
-class Job:
-    """Everything a run needs, captured on the main thread when Run is pressed."""
-
-    model: str
-    arrays: list  # layer data references, in the model's channel order (or one 3-channel array)
-    source: SourceGeometry
-    device: str
-    tta: bool
-    convention: str | None
-    spacing_known: bool
-    truth: np.ndarray | None = None
-    truth_name: str | None = None
-    truth_convention: str | None = None
-    settings: dict = field(default_factory=dict)
 
 
 class _ProgressRelay(QObject):
@@ -68,12 +42,12 @@ class SegmentationWidget(Container):
         self.viewer = napari_viewer
         self.model = ComboBox(label="Model", choices=list(MODELS), value=BRATS_MODEL)
         self.brats_pickers = {
-            m: ComboBox(label=_MODALITY_TITLES[m], choices=self._single_channel_choices, nullable=True)
-            for m in MODALITIES
+            m: ComboBox(label=MODALITY_TITLES[m], choices=self._single_channel_choices, nullable=True)
+            for m in get_spec(BRATS_MODEL).in_channels
         }
         self.lgg_rgb = ComboBox(label="3-channel layer", choices=self._three_channel_choices, nullable=True)
         self.lgg_pickers = {
-            c: ComboBox(label=c, choices=self._single_channel_choices, nullable=True) for c in CHANNELS
+            c: ComboBox(label=c, choices=self._single_channel_choices, nullable=True) for c in get_spec(LGG_MODEL).in_channels
         }
         self.device = ComboBox(label="Device", choices=list(DEVICES), value="auto")
         self.tta = CheckBox(text="Flip test-time augmentation (slower)", value=False)
@@ -189,91 +163,11 @@ class SegmentationWidget(Container):
     def _collect_job(self) -> Job:
         model = self.model.value
         if model == BRATS_MODEL:
-            layers = self._brats_layers()
+            layers = brats_input_layers({m: p.value for m, p in self.brats_pickers.items()})
         else:
-            layers = self._lgg_layers()
-        source = layers[0] if model == BRATS_MODEL or len(layers) == 1 else layers[1]  # FLAIR names the result
-        grid = source.data.shape[:-1] if source.rgb or len(layers) == 1 and model == LGG_MODEL else source.data.shape
-        check_size(grid, f"layer '{source.name}'")  # before the worker turns layer data into arrays
-        info = dict(source.metadata.get("brainseg", {}))
-        convention = None
-        if model == BRATS_MODEL:
-            convention = "brats2023" if any(looks_like_brats_2023(layer.name) for layer in layers) else "brats2018"
-        truth = self._find_truth(tuple(grid), info)
-        if truth is not None and model == BRATS_MODEL and truth.metadata.get("label_convention") in label_conventions.GLIOMA_CONVENTIONS:
-            convention = truth.metadata["label_convention"]  # write results in the case's own values
-        spacing_known = "nifti_affine" in source.metadata or any(s != 1 for s in source.scale)
-        return Job(
-            model=model,
-            arrays=[layer.data for layer in layers],
-            source=SourceGeometry.of(source),
-            device=self.device.value,
-            tta=bool(self.tta.value),
-            settings={"uncertainty": bool(self.uncertainty.value)},  # flip members kept apart (engine.uncertainty)
-            convention=convention,
-            spacing_known=spacing_known,
-            truth=None if truth is None else truth.data,
-            truth_name=None if truth is None else truth.name,
-            truth_convention=None if truth is None else truth.metadata.get("label_convention"),
-        )
-
-    def _brats_layers(self):
-        chosen = {m: p.value for m, p in self.brats_pickers.items()}
-        missing = [_MODALITY_TITLES[m] for m, layer in chosen.items() if layer is None]
-        if missing:
-            raise BrainsegInputError(
-                f"brats-unet3d needs a FLAIR, T1, T1ce and T2 image layer; choose the {', '.join(missing)} layer(s)."
-            )
-        layers = [chosen[m] for m in MODALITIES]
-        for layer in layers:
-            if layer.data.ndim == 2:
-                raise BrainsegInputError(f"brats-unet3d needs 3D volumes, but layer '{layer.name}' is a 2D image.")
-            if layer.data.ndim != 3:
-                raise BrainsegInputError(
-                    f"brats-unet3d needs single-channel 3D volumes; layer '{layer.name}' has shape {layer.data.shape}."
-                )
-        _check_same_shape(layers)
-        return layers
-
-    def _lgg_layers(self):
-        rgb = self.lgg_rgb.value
-        if rgb is not None:
-            if rgb.data.ndim not in (3, 4) or rgb.data.shape[-1] != 3:
-                raise BrainsegInputError(
-                    f"lgg-unet2d needs 3 channels (pre-contrast, FLAIR, post-contrast); layer '{rgb.name}' has "
-                    f"shape {rgb.data.shape}."
-                )
-            return [rgb]
-        chosen = [self.lgg_pickers[c].value for c in CHANNELS]
-        if any(layer is None for layer in chosen):
-            raise BrainsegInputError(
-                "lgg-unet2d needs one 3-channel layer or three single-channel layers (pre-contrast, FLAIR, post-contrast)."
-            )
-        for layer in chosen:
-            if layer.data.ndim not in (2, 3):
-                raise BrainsegInputError(
-                    f"lgg-unet2d needs 2D slices or a 3D stack; layer '{layer.name}' has shape {layer.data.shape}."
-                )
-        _check_same_shape(chosen)
-        return chosen
-
-    def _find_truth(self, grid: tuple, info: dict):
-        """A ground-truth labels layer of the same case and grid (not one of our predictions), or None."""
-        from napari.layers import Labels
-
-        case = info.get("case_id") or info.get("patient_id")
-        for layer in reversed(list(self.viewer.layers)):
-            if not isinstance(layer, Labels) or tuple(layer.data.shape) != grid:
-                continue
-            meta = layer.metadata.get("brainseg", {})
-            if meta.get("kind") == "prediction":
-                continue
-            other = meta.get("case_id") or meta.get("patient_id")
-            if case and other and other != case:
-                continue
-            if meta.get("kind") in _TRUTH_KINDS or any(w in layer.name.lower() for w in _TRUTH_WORDS):
-                return layer
-        return None
+            layers = lgg_input_layers(self.lgg_rgb.value, {c: p.value for c, p in self.lgg_pickers.items()})
+        return collect_job(model, layers, self.viewer.layers, self.device.value, bool(self.tta.value),
+                           {"uncertainty": bool(self.uncertainty.value)})
 
     def _start(self, job: Job):
         from napari.qt.threading import thread_worker
@@ -290,7 +184,7 @@ class SegmentationWidget(Container):
             relay.step.emit(int(done), int(total))
 
         worker = thread_worker(
-            _compute,
+            compute,
             connect={"returned": lambda out: self._on_returned(job, out), "errored": self._on_errored,
                      "finished": self._on_finished},
             start_thread=False,
@@ -338,7 +232,7 @@ class SegmentationWidget(Container):
             if not self._closed:
                 if self.worker is None:
                     self._end_run()
-                self.status.value = _summary(layer.name, result, dice, job)
+                self.status.value = summary(layer.name, result, dice, job)
 
         from qtpy.QtCore import QTimer
 
@@ -397,62 +291,6 @@ def _import_inference():
         pass
 
 
-def _compute(job: Job, progress, should_stop):
-    """Worker-thread body: segment, then (when a ground truth was open) score against it."""
-    from ..engine.segment import segment
-
-    arrays = [np.asarray(a) for a in job.arrays]
-    image = arrays[0] if len(arrays) == 1 else arrays
-    # a file's affine gives its orientation and voxel size, brought to the model's by segment()
-    affine = job.source.metadata.get("nifti_affine") if job.model == BRATS_MODEL else None
-    spacing = job.source.scale if job.spacing_known and affine is None else None
-    result = segment(
-        image, job.model, device=job.device, tta=job.tta, convention=job.convention, spacing=spacing,
-        affine=affine,
-        progress=progress, should_stop=should_stop, uncertainty=job.settings.get("uncertainty", False),
-    )
-    dice = None
-    if job.truth is not None:
-        dice = dice_against(result.labels, result.label_convention, np.asarray(job.truth), job.truth_convention)
-    return result, dice, build_labels_layer(job, result, dice)
-
-
-def build_labels_layer(job: Job, result, dice: dict | None):
-    """The result as a napari Labels layer with the source's geometry, class names and colours."""
-    from napari.layers import Labels
-
-    extra = None if dice is None else {"dice": {"against": job.truth_name, **dice}}
-    return Labels(result.labels, **result_layer_kwargs(result, job.source, extra))
-
-
-def dice_against(pred: np.ndarray, pred_convention: str, truth: np.ndarray, truth_convention: str | None) -> dict:
-    """Dice per class: BraTS regions WT, TC, ET; LGG the tumour."""
-    from ..engine.metrics import dice_per_channel
-
-    if pred_convention == "lgg":
-        return {"tumour": dice_per_channel((pred > 0)[None], (truth > 0)[None])[0]}
-    if truth_convention not in label_conventions.GLIOMA_CONVENTIONS:
-        truth_convention = label_conventions.guess_brats_convention(truth) or pred_convention
-    p = label_conventions.brats_labels_to_regions(pred, pred_convention)
-    t = label_conventions.brats_labels_to_regions(truth, truth_convention)
-    scores = dice_per_channel(p, t)
-    by_region = dict(zip(label_conventions.BRATS_REGIONS, scores))
-    return {r: by_region[r] for r in ("WT", "TC", "ET")}
-
-
-def _summary(name: str, result, dice: dict | None, job: Job) -> str:
-    lines = [f"{name} ({result.device})"]
-    unit = "mL" if job.spacing_known else "mL, assuming 1 mm voxels"
-    lines.append(f"Volumes ({unit}):")
-    lines += [f"  {cls}: {ml:.1f}" for cls, ml in result.volumes_ml.items()]
-    if dice is not None:
-        lines.append(f"Dice vs '{job.truth_name}': " + ", ".join(f"{k} {v:.3f}" for k, v in dice.items()))
-    if result.confidence is not None:
-        lines.append(f"Confidence: {result.confidence:.3f} (flip-member agreement; map: '{name} uncertainty', hidden)")
-    lines += result.messages if job.spacing_known else [m for m in result.messages if "spacing" not in m]
-    return "\n".join(lines)
-
-
 def _best_match(layers, accept, anchor):
     """The accepted layer sharing the longest name prefix with ``anchor`` (same case), else the first."""
     candidates = [layer for layer in layers if accept(layer.name)]
@@ -461,13 +299,6 @@ def _best_match(layers, accept, anchor):
     if anchor is None:
         return candidates[0]
     return max(candidates, key=lambda layer: len(commonprefix([layer.name, anchor.name])))
-
-
-def _check_same_shape(layers):
-    shapes = {tuple(layer.data.shape) for layer in layers}
-    if len(shapes) > 1:
-        listing = ", ".join(f"'{layer.name}' {tuple(layer.data.shape)}" for layer in layers)
-        raise BrainsegInputError(f"The input layers have different shapes ({listing}); they must share one grid.")
 
 
 def _unique_name(name: str, existing: set[str]) -> str:

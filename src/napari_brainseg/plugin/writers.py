@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from ..io.writer import write_labels_lgg, write_labels_nifti
 
-
 # napari writer contributions: napari's save dialog has already confirmed any overwrite.
 
 
