@@ -4,7 +4,7 @@
 
 Runs the shipped preprocessing, forward pass (Gaussian blending) and post-processing on each BraTS
 validation case once per overlap, and writes benchmarks/results/overlap.json, so the overlap used by
-``inference.SW_OVERLAP`` is a measured choice rather than a default.
+``ModelSpec.sw_overlap`` (engine.registry) is a measured choice rather than a default.
 """
 
 from __future__ import annotations

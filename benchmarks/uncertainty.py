@@ -34,11 +34,10 @@ CV_CONFIG = "training/configs/lgg-unet25d-cv.json"
 
 
 def case_scores(net, case, spec, cfg, device) -> dict:
-    from training.train import predict_case
-
     from napari_brainseg.engine.metrics import overlap_metrics
     from napari_brainseg.engine.preprocess import postprocess
     from napari_brainseg.engine.uncertainty import flip_members
+    from training.train import predict_case
 
     # cached LGG image (Z, C, H, W) -> probabilities (K, Z, H, W): flip H and W on both sides
     members = flip_members(lambda image: predict_case(net, {**case, "image": image}, spec, cfg, device),
@@ -87,10 +86,9 @@ def ranking(rows: list[dict], score: str) -> dict:
 def run(args) -> dict:
     import torch
 
+    from napari_brainseg.engine.registry import get_spec, load_model
     from training.data import load_cached
     from training.train import candidate_spec
-
-    from napari_brainseg.engine.registry import get_spec, load_model
 
     torch.set_num_threads(args.threads)
     device = torch.device("cpu")

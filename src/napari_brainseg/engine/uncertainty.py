@@ -13,9 +13,9 @@ axis, ``window._flip_axes``), kept apart instead of summed, so their mean is the
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
-from typing import Callable, Sequence
 
 import numpy as np
 
