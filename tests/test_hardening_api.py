@@ -20,7 +20,6 @@ from napari_brainseg.phantoms import make_brats_phantom
 
 from .hardening_data import (
     OBLIQUE_AFFINE,
-    brain_volume,
     no_temp_files,
     write_brats_case,
     write_header_only_nifti,

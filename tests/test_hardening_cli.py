@@ -16,8 +16,8 @@ import tifffile
 
 from napari_brainseg.cli import main
 from napari_brainseg.engine import registry
-from napari_brainseg.io import writer
 from napari_brainseg.engine import segment as engine_segment
+from napari_brainseg.io import writer
 
 from .hardening_data import (
     brain_volume,

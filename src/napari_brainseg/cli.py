@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,8 +109,20 @@ class ProgressBar:
             self.stream.flush()
 
 
+def _import_engine_in_background() -> None:
+    """Import torch and MONAI (about 5 s, most of a one-case run's start-up) in a thread while the first
+    case is found and read; the first segment_case import then waits only for what is left."""
+
+    def work():
+        try:
+            import napari_brainseg.engine.segment  # noqa: F401
+        except Exception:  # noqa: BLE001 - a broken install is reported by the case that needs the engine
+            pass
+
+    threading.Thread(target=work, name="brainseg-engine-import", daemon=True).start()
+
+
 def predict_one(case_input: CaseInput, args) -> list[str]:
-    from .engine.segment import segment_case
     from .io.cases import read_case, write_result
     from .io.overlay import write_overlay_png
 
@@ -145,6 +158,8 @@ def predict_one(case_input: CaseInput, args) -> list[str]:
         overwrite = True
     elif existing and not overwrite:
         raise BrainsegInputError(f"{existing[0]} already exists; pass --overwrite to replace it (or --skip-existing)")
+    from .engine.segment import segment_case
+
     bar = ProgressBar(f"{name}")
     started = time.perf_counter()
     try:
@@ -208,6 +223,7 @@ def run_predict(args) -> int:
         resolve_device(args.device)
     remove_stale(args.output)  # temporaries of an earlier run that was killed
     stdout = StdoutLines()
+    _import_engine_in_background()
     with tempfile.TemporaryDirectory(prefix="brainseg-sample-") as tmp:
         inputs = list(args.inputs)
         if args.sample:

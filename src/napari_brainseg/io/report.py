@@ -76,7 +76,7 @@ def _planes_figure(content: ReportContent, slices: dict[str, int], overlay: str)
     for k, (plane, axis) in enumerate(PLANES):
         ax = fig.add_subplot(1, 3, k + 1)
         index = slices[plane]
-        take = lambda a: np.take(a, index, axis=axis)  # noqa: E731
+        take = lambda a, index=index, axis=axis: np.take(a, index, axis=axis)  # noqa: E731
         ax.imshow(take(image), cmap="gray", vmin=lo, vmax=hi, aspect=aspects[plane],
                   origin="lower" if axis else "upper")
         if overlay == "labels":
@@ -116,9 +116,9 @@ def render(content: ReportContent) -> str:
     planes = _planes_figure(content, slices, "labels")
     table = label_conventions.CONVENTIONS[content.convention]
     legend = " ".join(f'<span class="sw" style="background:{c.color}"></span>{html.escape(c.name)}' for c in table.classes)
-    lesions = [(i, l.slice_index, f"{l.longest.length_mm:.1f}", f"{l.perpendicular.length_mm:.1f}",
-                f"{l.product_mm2:.0f}", "yes" if l.measurable else "no", f"{l.volume_ml:.2f}")
-               for i, l in enumerate(m.lesions[: m.n_lesions][:10], start=1)]
+    lesions = [(i, les.slice_index, f"{les.longest.length_mm:.1f}", f"{les.perpendicular.length_mm:.1f}",
+                f"{les.product_mm2:.0f}", "yes" if les.measurable else "no", f"{les.volume_ml:.2f}")
+               for i, les in enumerate(m.lesions[: m.n_lesions][:10], start=1)]
     parts = [
         f"<h1>{html.escape(content.case)}</h1>",
         f'<p class="warn">{html.escape(DISCLAIMER)}</p>',
