@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from monai.metrics import DiceMetric, HausdorffDistanceMetric, get_confusion_matrix
 
-from ..conventions import GLIOMA_CONVENTIONS, BRATS_REGIONS, Convention, brats_labels_to_regions, guess_brats_convention
+from ..conventions import BRATS_REGIONS, GLIOMA_CONVENTIONS, Convention, brats_labels_to_regions, guess_brats_convention
 
 HD95_ONE_EMPTY = 373.13
 

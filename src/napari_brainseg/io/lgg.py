@@ -9,9 +9,9 @@ comes after 9, not after 1.
 from __future__ import annotations
 
 import re
-from types import MappingProxyType
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 import tifffile
