@@ -42,6 +42,14 @@ class LggSliceFiles:
     mask: Path | None
 
 
+def _slice_files(folder: Path):
+    """(path, patient, slice number, is_mask) for each LGG slice file in ``folder``."""
+    for path in visible_files(folder):
+        parsed = parse_slice_name(path)
+        if parsed is not None:
+            yield (path, *parsed)
+
+
 def find_patient_slices(folder: str | Path) -> list[LggSliceFiles] | None:
     """Slices of a patient folder in integer order; None when the folder holds no LGG slice."""
     folder = Path(folder)
@@ -50,11 +58,7 @@ def find_patient_slices(folder: str | Path) -> list[LggSliceFiles] | None:
     images: dict[int, Path] = {}
     masks: dict[int, Path] = {}
     patients = set()
-    for path in visible_files(folder):
-        parsed = parse_slice_name(path)
-        if parsed is None:
-            continue
-        patient, number, is_mask = parsed
+    for path, patient, number, is_mask in _slice_files(folder):
         patients.add(patient)
         (masks if is_mask else images)[number] = path
     if not images:
@@ -72,14 +76,11 @@ def find_mask_slices(folder: str | Path) -> tuple[str, list[tuple[int, Path]]] |
         return None
     masks: dict[int, Path] = {}
     patients = set()
-    for path in visible_files(folder):
-        parsed = parse_slice_name(path)
-        if parsed is None:
-            continue
-        if not parsed[2]:
+    for path, patient, number, is_mask in _slice_files(folder):
+        if not is_mask:
             return None  # an image slice: a patient folder, not a masks folder
-        patients.add(parsed[0])
-        masks[parsed[1]] = path
+        patients.add(patient)
+        masks[number] = path
     if not masks:
         return None
     if len(patients) > 1:
