@@ -83,11 +83,12 @@ def test_segmentation_run_adds_uncertainty_and_diameters(make_napari_viewer, qtb
     assert not heat.visible and heat.data.shape == result.data.shape and 0 < heat.data.max() <= 0.5
     confidence = result.metadata["confidence"]
     assert f"Confidence: {confidence:.3f}" in widget.status.value and result.metadata["settings"]["uncertainty"]
-    shapes = [layer for layer in viewer.layers if layer.name.startswith(f"{result.name} RANO diameters")]
-    assert len(shapes) == 1 and shapes[0].metadata["rano"] == measure_labels(result.data, "lgg").as_dict()
-    # the report from the result layer carries its confidence, disagreement map and recorded Dice
+    # the diameters of the result, on request, and its report with confidence, disagreement map and Dice
     measure = add_measure_widget(viewer)
     measure.labels.value = result
+    measure.measure()
+    shapes = [layer for layer in viewer.layers if layer.name.startswith(f"{result.name} RANO diameters")]
+    assert len(shapes) == 1 and shapes[0].metadata["rano"] == measure_labels(result.data, "lgg").as_dict()
     measure.report_path.value = tmp_path / "run.html"
     measure.write_report()
     text = (tmp_path / "run.html").read_text()

@@ -105,16 +105,14 @@ def uncertainty_layer_kwargs(result, labels_layer_kwargs: dict) -> dict:
 
 
 def add_result_extras(viewer, result, labels_layer) -> list:
-    """Beside a fresh result layer: the members' disagreement (hidden) when the run kept them, and the
-    RANO diameters. Returns the layers added."""
-    added = []
-    if result.uncertainty is not None:
-        kwargs = uncertainty_layer_kwargs(result, {"name": labels_layer.name, "scale": tuple(labels_layer.scale),
-                                                   "translate": tuple(labels_layer.translate)})
-        added.append(viewer.add_image(result.uncertainty, affine=np.asarray(labels_layer.affine.affine_matrix), **kwargs))
-        labels_layer.metadata["confidence"] = result.confidence
-    shapes, _measurement = add_diameter_layer(viewer, labels_layer, go_to_slice=False)
-    if shapes is not None:
-        added.append(shapes)
+    """Beside a fresh result layer: the members' disagreement, hidden, when the run kept them. The
+    diameters are drawn on request (Measure tumour dock): a first shapes layer with text stalled napari's
+    main thread for seconds under load right after a run (tests/test_widget.py gap check)."""
+    if result.uncertainty is None:
+        return []
+    kwargs = uncertainty_layer_kwargs(result, {"name": labels_layer.name, "scale": tuple(labels_layer.scale),
+                                               "translate": tuple(labels_layer.translate)})
+    heat = viewer.add_image(result.uncertainty, affine=np.asarray(labels_layer.affine.affine_matrix), **kwargs)
+    labels_layer.metadata["confidence"] = result.confidence
     viewer.layers.selection.active = labels_layer  # the result stays the layer the user works on
-    return added
+    return [heat]

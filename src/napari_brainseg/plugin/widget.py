@@ -225,7 +225,7 @@ class SegmentationWidget(Container):
 
         def extras():  # a later turn of the event loop, so its stall does not add to the layer's
             if layer in self.viewer.layers:
-                add_result_extras(self.viewer, result, layer)  # diameters; the hidden uncertainty layer
+                add_result_extras(self.viewer, result, layer)  # the hidden uncertainty layer
 
         def finish():
             self._placing = False
