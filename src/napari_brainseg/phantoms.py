@@ -1,10 +1,12 @@
 """Procedural phantoms: synthetic brain MRI with a tumour, so demos and tests need no patient data.
 
 Real BraTS/LGG data cannot ship in the package. These phantoms are generated from a seed (same seed,
-same voxels) with the project's own simple anatomy: an ellipsoidal brain with white and grey matter,
-two ventricles, and a tumour whose contrasts mimic BraTS - edema bright on FLAIR and T2, an enhancing
-rim bright on T1ce around a dark necrotic core. They are NOT realistic enough to judge a model on;
-they show that the pipeline runs and that layers, labels and geometry line up.
+same voxels) with the project's own simple anatomy. BraTS: a skull-stripped ellipsoidal brain with
+white and grey matter, two ventricles and a tumour at contrasts measured on BraTS 2018 (edema and core
+bright on FLAIR and T2, an enhancing rim bright on T1ce). LGG: a kaggle_3m-like axial stack with scalp
+fat, skull, CSF, folded grey over white matter and a FLAIR-bright, non-enhancing lesion at 8-bit levels
+measured on kaggle_3m. They show that the pipeline runs and that layers, labels and geometry line up;
+they are not data to judge a model on.
 """
 
 from __future__ import annotations
@@ -26,13 +28,16 @@ BRATS_PHANTOM_CASE = "Synthetic_phantom_1"  # BraTS-2018-style names: Synthetic_
 LGG_PHANTOM_PATIENT = "SYNTHETIC_LGG_0001"  # kaggle_3m-style names: SYNTHETIC_LGG_0001_7.tif
 BRATS_FULL_SHAPE = (155, 240, 240)  # (z, y, x) of a real BraTS volume at 1 mm
 
-# Tissue intensities per modality, roughly the relative contrasts of skull-stripped BraTS scans.
+# Tissue intensities per modality. Tumour levels follow the ratios to the healthy-brain mean measured
+# on four BraTS 2018 cases (FLAIR: edema, enhancing and necrotic core 1.4-2.7x; T1: 0.7-1.0x; T1ce:
+# enhancing 1.3-1.6x (set higher here: the thin rim loses contrast to partial volume), edema 0.8-1.0x,
+# core 0.8-1.0x (darker here, so that it stays darker than the blurred rim); T2: 1.3-2.1x, the core brightest).
 _TISSUES = ("wm", "gm", "csf", "edema", "enhancing", "necrosis")
 _CONTRAST = {
-    "flair": {"wm": 330, "gm": 430, "csf": 90, "edema": 880, "enhancing": 640, "necrosis": 260},
-    "t1": {"wm": 720, "gm": 520, "csf": 200, "edema": 440, "enhancing": 520, "necrosis": 240},
-    "t1ce": {"wm": 720, "gm": 540, "csf": 210, "edema": 450, "enhancing": 1250, "necrosis": 230},
-    "t2": {"wm": 300, "gm": 460, "csf": 1050, "edema": 820, "enhancing": 600, "necrosis": 950},
+    "flair": {"wm": 330, "gm": 430, "csf": 90, "edema": 710, "enhancing": 700, "necrosis": 670},
+    "t1": {"wm": 720, "gm": 520, "csf": 200, "edema": 565, "enhancing": 520, "necrosis": 430},
+    "t1ce": {"wm": 720, "gm": 540, "csf": 210, "edema": 575, "enhancing": 1200, "necrosis": 340},
+    "t2": {"wm": 300, "gm": 460, "csf": 1050, "edema": 630, "enhancing": 650, "necrosis": 775},
 }
 
 
@@ -156,20 +161,71 @@ def make_brats_phantom(
     return BratsPhantom(case_id, images, seg, (sz, sy, sx), affine)
 
 
+_LGG_CONTRAST = {  # 8-bit levels measured on kaggle_3m (6 patients): head mean ~60, FLAIR lesion ~1.8x
+    # channel: pre-contrast, FLAIR, post-contrast
+    "scalp": (190, 150, 185),  # subcutaneous fat: bright on T1, less on FLAIR
+    "skull": (12, 10, 12),  # cortical bone: no signal
+    "csf": (28, 14, 30),  # sulcal CSF and ventricles: dark on T1 and (suppressed) FLAIR
+    "gm": (58, 72, 55),
+    "wm": (80, 60, 72),  # T1: white matter brighter than grey; FLAIR: the reverse
+    "tumour": (50, 125, 52),  # lower-grade glioma: FLAIR-bright, faintly T1-dark, not enhancing
+}
+
+
+def _lgg_anatomy(n_slices: int, size: int, rng: np.random.Generator):
+    """Label maps of an axial head stack: scalp, skull, CSF, grey and white matter, ventricles, tumour."""
+    z = np.linspace(-0.75, 0.65, n_slices, dtype=np.float32)[:, None, None]  # skull base -> vertex
+    y, x = np.meshgrid(*(np.linspace(-1, 1, size, dtype=np.float32),) * 2, indexing="ij")
+    shape = (n_slices, size, size)
+    wobble = ndimage.zoom(_smooth_noise(rng, (n_slices, 24, 24), 1.2), (1, size / 24, size / 24), order=1)
+    fine = ndimage.zoom(_smooth_noise(rng, (n_slices, 64, 64), 0.8), (1, size / 64, size / 64), order=1)
+    head_r = np.sqrt(np.clip(1 - (z / 0.95) ** 2, 0.05, 1))  # the head narrows towards both ends
+    r = np.sqrt((y / (0.80 * head_r)) ** 2 + (x / (0.66 * head_r)) ** 2) * (1 + 0.01 * wobble)
+    head, skull_in = r < 1.0, r < 0.93
+    brain = r < 0.86 + 0.01 * wobble
+    gyri = brain & (r < 0.80 + 0.05 * fine)  # grey matter ribbon with a folded outer edge
+    white = brain & (r < 0.62 + 0.07 * wobble + 0.04 * fine)
+    vent_r = 0.18 * np.clip(1 - ((z - 0.05) / 0.35) ** 2, 0, 1)
+    ventricles = ((np.abs(x) - 0.08) ** 2 / 0.06 ** 2 + (y + 0.05) ** 2 / (0.35 * vent_r + 1e-3) ** 2 < 1) & (vent_r > 0)
+    labels = np.zeros(shape, np.uint8)  # 1 scalp, 2 skull, 3 csf, 4 gm, 5 wm
+    labels[head] = 1
+    labels[skull_in] = 2
+    labels[brain] = 3
+    labels[gyri] = 4
+    labels[white] = 5
+    labels[ventricles & brain] = 3
+    # an irregular lesion in one hemisphere's white matter, over about a third of the slices
+    side = rng.choice([-1.0, 1.0])
+    centre = (rng.uniform(-0.15, 0.25), rng.uniform(-0.35, 0.2), side * rng.uniform(0.22, 0.32))
+    radii = (rng.uniform(0.22, 0.28), rng.uniform(0.16, 0.22), rng.uniform(0.14, 0.19))
+    d = sum(((g - c) / rr) ** 2 for g, c, rr in zip((z, y, x), centre, radii)) * (1 + 0.35 * wobble)
+    tumour = (d < 1) & brain & ~ventricles
+    labels[tumour] = 6
+    return labels, tumour, fine
+
+
 def make_lgg_phantom(
-    n_slices: int = 24, size: int = 256, *, seed: int = 0, patient_id: str = LGG_PHANTOM_PATIENT
+    n_slices: int = 22, size: int = 256, *, seed: int = 0, patient_id: str = LGG_PHANTOM_PATIENT
 ) -> LggPhantom:
-    """A kaggle_3m-like stack: (Z, size, size, 3) uint8 (pre-contrast, FLAIR, post-contrast) + 0/1 mask."""
+    """A kaggle_3m-like stack: (Z, size, size, 3) uint8 (pre-contrast, FLAIR, post-contrast) + 0/1 mask.
+
+    An axial head with scalp fat, skull, CSF, folded grey matter over white matter, ventricles and a
+    non-enhancing, FLAIR-bright lower-grade glioma; 8-bit levels as measured on kaggle_3m slices.
+    """
     rng = np.random.default_rng(seed)
-    maps, seg = _tissue_maps((n_slices, size, size), rng)
-    brain = seg.astype(bool) | maps["wm"] | maps["gm"] | maps["csf"]
-    bias = _smooth_noise(rng, brain.shape, size / 6)
+    labels, tumour, fine = _lgg_anatomy(n_slices, size, rng)
+    bias = _smooth_noise(rng, labels.shape, size / 5)
+    tissues = ("background", "scalp", "skull", "csf", "gm", "wm", "tumour")
     channels = []
-    for modality in ("t1", "flair", "t1ce"):
-        image = _render(maps, _CONTRAST[modality], rng, bias, brain).astype(np.float32)
-        channels.append(np.clip(image / 1300 * 255, 0, 255).astype(np.uint8))
-    mask = (seg > 0).astype(np.uint8)  # LGG labels the whole FLAIR abnormality as one class
-    return LggPhantom(patient_id, np.stack(channels, axis=-1), mask, list(range(1, n_slices + 1)))
+    for c in range(3):
+        table = np.array([0.0] + [_LGG_CONTRAST[t][c] for t in tissues[1:]], np.float32)
+        image = table[labels]
+        image *= 1 + 0.06 * fine  # tissue texture
+        image = ndimage.gaussian_filter(image, (0, 1.0, 1.0))  # partial-volume edges
+        image *= 1 + 0.07 * bias  # coil inhomogeneity
+        image += rng.normal(0, 3.0, image.shape).astype(np.float32) * (labels > 0)
+        channels.append(np.clip(image, 0, 255).astype(np.uint8))
+    return LggPhantom(patient_id, np.stack(channels, axis=-1), tumour.astype(np.uint8), list(range(1, n_slices + 1)))
 
 
 def nifti_header(spacing_zyx, dtype, shape_zyx) -> nib.Nifti1Header:
