@@ -132,10 +132,9 @@ def test_fold_assignment_is_reproducible():
 
 
 def test_cross_validation_fold_scores_only_its_held_out_patients(tmp_path):
+    from napari_brainseg.engine.registry import build_network, sha256_of
     from training.folds import fold_split
     from training.train import candidate_spec
-
-    from napari_brainseg.engine.registry import build_network, sha256_of
 
     config = "training/configs/quick-lgg-cv.json"
     cache = tmp_path / "cache"

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_brainseg.io.brats import find_case_files, read_brats_case
-from napari_brainseg.io.lgg import PATIENT_FOLDER, read_lgg_patient
 from napari_brainseg.conventions import brats_labels_to_regions, convert_brats_labels
 from napari_brainseg.engine.preprocess import preprocess_brats, preprocess_lgg, reorient
+from napari_brainseg.io.brats import find_case_files, read_brats_case
+from napari_brainseg.io.lgg import PATIENT_FOLDER, read_lgg_patient
 
 HERE = Path(__file__).parent
 SPLIT_FILE = HERE / "split.json"  # round 1's single train/validation split (the shipped models)

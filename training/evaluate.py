@@ -18,12 +18,11 @@ from pathlib import Path
 
 import torch
 
+from napari_brainseg.engine.registry import get_spec, load_model
+
 from .data import load_cached, load_split
 from .export import postprocessing_text
 from .train import DEFAULTS, summarize, validate
-
-from napari_brainseg.engine import segment as inference
-from napari_brainseg.engine.registry import get_spec, load_model
 
 
 def main(argv=None) -> int:
@@ -38,7 +37,7 @@ def main(argv=None) -> int:
     card = spec.card()
     cfg = {**DEFAULTS, **card["training"]["config"]}
     # the sliding window as the shipped inference runs it, whatever the training config said
-    cfg.update(sw_overlap=inference.SW_OVERLAP, sw_batch_size=inference.SW_BATCH_SIZE)
+    cfg.update(sw_overlap=spec.sw_overlap, sw_batch_size=spec.batch_size)
     split = load_split(cfg["dataset"])
     val_names = split["val"]
     cases = [load_cached(args.cache / cfg["dataset"] / f"{n}.npz", cfg["dataset"]) for n in val_names]

@@ -31,9 +31,9 @@ import torch.distributed as dist
 
 from napari_brainseg.engine.device import autocast
 from napari_brainseg.engine.metrics import dice_per_channel, hd95_per_channel, overlap_metrics
+from napari_brainseg.engine.preprocess import postprocess, stack_neighbours
 from napari_brainseg.engine.registry import ModelSpec, build_network, get_spec
 from napari_brainseg.engine.window import predict_slices, predict_volume
-from napari_brainseg.engine.preprocess import postprocess, stack_neighbours
 
 from .data import cases_of_config, load_cached, load_split
 from .export import export_fold, export_model
