@@ -64,7 +64,7 @@ def save_half(net, path: Path) -> None:
 
 def training_record(cfg, state, command: str) -> dict:
     return {"command": command, "config": cfg,
-            "epochs_trained": state["epoch"], "train_seconds": round(state["elapsed"], 1), "hardware": hardware(),
+            "exported_epoch": state["epoch"], "train_seconds": round(state["elapsed"], 1), "hardware": hardware(),
             "versions": {"python": sys.version.split()[0], "torch": torch.__version__,
                          "monai": __import__("monai").__version__, "numpy": np.__version__},
             "commit": _git_commit(),

@@ -145,7 +145,8 @@ def predict_one(case_input: CaseInput, args) -> list[str]:
         targets.append(report)
     for target in targets:  # a name too long for the file system fails now, not after the model ran
         check_fits(target)
-    for warning in getattr(case, "warnings", ()):  # they name the case folder already
+    shown = list(getattr(case, "warnings", ()))
+    for warning in shown:  # they name the case folder already
         print(f"note: {warning}", file=sys.stderr)
     existing = [t for t in targets if t.exists()]
     overwrite = args.overwrite
@@ -187,7 +188,8 @@ def predict_one(case_input: CaseInput, args) -> list[str]:
         volumes += f"; confidence {result.confidence:.3f}"
     print(f"{name}: {result.model} on {result.device} in {time.perf_counter() - started:.1f} s; {volumes}", file=sys.stderr)
     for message in result.messages:
-        print(f"note: {name}: {message}", file=sys.stderr)
+        if message not in shown:  # segment() repeats the case's warnings for API users; printed above
+            print(f"note: {name}: {message}", file=sys.stderr)
     return written
 
 
