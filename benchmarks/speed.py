@@ -68,10 +68,10 @@ def _patch_network(channels_last: bool, compile_: bool) -> None:
             fmt = torch.channels_last_3d if x.ndim == 5 else torch.channels_last
             return self.net(x.contiguous(memory_format=fmt))
 
-    def load(name, device="cpu"):
-        key = (name, str(device))
+    def load(name, device="cpu", members=None):
+        key = (name, str(device), members)
         if key not in cache:
-            net = original(name, device)
+            net = original(name, device, members)
             if channels_last:
                 fmt = torch.channels_last_3d if name == "brats-unet3d" else torch.channels_last
                 net = ChannelsLast(net.to(memory_format=fmt)).eval()

@@ -6,7 +6,8 @@ card to well within ``CARD_TOLERANCE`` (the same weights on the Intel machine th
 an AMD one agree to 1e-4 per case, benchmarks/results/postprocess.json), while a swapped label or a
 reordered channel moves at least one value by more (ET Dice 0.86 -> 0.07; LGG 0.889 -> 0.854). The expected
 values are read from the card, so these tests stay right when new weights ship with a new card; the
-card must then hold the shipped model's per-case values (``validation.per_case``) for the test cases.
+card must then hold the shipped model's per-case values (``validation.per_case``, or ``reference_outputs`` for
+a fold ensemble) for the test cases.
 """
 
 from __future__ import annotations
@@ -19,14 +20,18 @@ from napari_brainseg.engine.registry import get_spec
 
 CARD_TOLERANCE = 0.01
 
-# validation cases of the shipped models (never trained on) that the accuracy tests segment
+# the cases the accuracy tests segment: validation cases of the round-1 single models (never trained on);
+# a fold ensemble trained on them, and its card holds reference outputs for them (training/ensemble.py)
 LGG_VAL_PATIENT = "TCGA_CS_6290_20000917"  # 20 slices, tumour on five
 BRATS_VAL_CASE = "Brats18_2013_20_1"  # the 2018 case tests/conftest.py unpacks
 
 
 def card_values(model: str, case: str) -> dict:
-    """The card's ``validation.per_case`` row of ``case``."""
-    rows = {row["case"]: row for row in get_spec(model).card()["validation"]["per_case"]}
+    """The card's row of ``case``: ``reference_outputs`` of a fold ensemble (training/ensemble.py), else
+    ``validation.per_case`` of a single model."""
+    card = get_spec(model).card()
+    table = card["reference_outputs"] if "reference_outputs" in card else card["validation"]
+    rows = {row["case"]: row for row in table["per_case"]}
     assert case in rows, f"the {model} card has no validation value for {case}; the accuracy tests need one"
     return rows[case]
 

@@ -80,7 +80,7 @@ def _empty_model():
         def forward(self, x):
             return torch.full((x.shape[0], self.out_channels, *x.shape[2:]), -20.0, device=x.device)
 
-    _replace(segment, "load_model", lambda name, device: Empty(real(name, device)))
+    _replace(segment, "load_model", lambda name, device, members=None: Empty(real(name, device, members)))
 
 
 def _generic_reader_error():

@@ -51,6 +51,9 @@ class ModelSpec:
     # inference: windows (3D) or slices (2D) per forward pass; sliding-window overlap (3D, Gaussian blending)
     batch_size: int = 1
     sw_overlap: float | None = None
+    # networks in the weights file: a fold ensemble (engine.ensemble, mean of probabilities) when > 1,
+    # stored as one state dict with member-index key prefixes ("0.", "1.", ...); the fast setting runs member 0
+    members: int = 1
 
     @property
     def weights_path(self) -> Path:
@@ -138,6 +141,28 @@ def build_network(spec: ModelSpec) -> torch.nn.Module:
     )
 
 
+def _first_members(state: dict, members: int) -> dict:
+    """The keys of an ensemble state dict ("<index>.<key>") that belong to its first ``members``
+    networks; a single member loses its prefix (a plain network). Keys without an index prefix are
+    dropped, so a file that is not an ensemble fails to load with a clear message."""
+    kept = {}
+    for key, value in state.items():
+        index, _, rest = key.partition(".")
+        if index.isdigit() and int(index) < members:
+            kept[rest if members == 1 else key] = value
+    return kept
+
+
+def build_ensemble(spec: ModelSpec, members: int | None = None) -> torch.nn.Module:
+    """``members`` networks of ``spec`` as one ensemble; a single network stays a plain network."""
+    count = spec.members if members is None else members
+    if count == 1:
+        return build_network(spec)
+    from .ensemble import MeanProbabilityEnsemble
+
+    return MeanProbabilityEnsemble([build_network(spec) for _ in range(count)])
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -169,16 +194,22 @@ def _verified_state_dict(name: str, path_str: str, mtime: float) -> dict:
     return {k: v.float() for k, v in state.items()}
 
 
-def load_model(name: str, device: str | torch.device = "cpu") -> torch.nn.Module:
+def load_model(name: str, device: str | torch.device = "cpu", members: int | None = None) -> torch.nn.Module:
     """The network with its bundled weights, verified against the model card, in eval mode.
 
-    Built once per (model, device, weights file): later calls return the same network (building it
-    costs 130-150 ms a call), so callers must not change it in place.
+    For a fold ensemble (``ModelSpec.members`` > 1) the first ``members`` of them (default: all) as
+    one :class:`~.ensemble.MeanProbabilityEnsemble`; ``members=1`` gives member 0 as a plain network.
+    Built once per (model, device, weights file, members): later calls return the same network
+    (building it costs 130-150 ms a call), so callers must not change it in place.
     """
-    path = get_spec(name).weights_path
+    spec = get_spec(name)
+    path = spec.weights_path
     if not path.is_file():
         raise BrainsegInputError(f"model {name}: weights file {path} is missing; reinstall the package")
-    return _network(name, str(device), str(path), path.stat().st_mtime)
+    count = spec.members if members is None else int(members)
+    if not 1 <= count <= spec.members:
+        raise BrainsegInputError(f"model {name}: members must be 1 to {spec.members}, not {members}")
+    return _network(name, str(device), str(path), path.stat().st_mtime, count)
 
 
 def clear_cache() -> None:
@@ -188,10 +219,12 @@ def clear_cache() -> None:
 
 
 @lru_cache(maxsize=4)
-def _network(name: str, device: str, path_str: str, mtime: float) -> torch.nn.Module:
+def _network(name: str, device: str, path_str: str, mtime: float, members: int) -> torch.nn.Module:
     spec, path = get_spec(name), Path(path_str)
     state = _verified_state_dict(name, path_str, mtime)
-    net = build_network(spec)
+    if spec.members > 1:
+        state = _first_members(state, members)
+    net = build_ensemble(spec, members)
     try:
         net.load_state_dict(state)
     except RuntimeError as exc:  # keys or tensor shapes of another network

@@ -46,8 +46,9 @@ class SegmentationResult:
         return label_conventions.CONVENTIONS[self.label_convention].names()
 
 
-def _forward(spec: ModelSpec, x: np.ndarray, device: torch.device, sw_batch: int, tta: bool, progress, should_stop):
-    net = load_model(spec.name, device)
+def _forward(spec: ModelSpec, x: np.ndarray, device: torch.device, sw_batch: int, tta: bool, progress, should_stop,
+             members: int):
+    net = load_model(spec.name, device, members)
     if spec.spatial_dims == 3:
         return predict_volume(
             net, x, device, spec.patch_size, sw_batch_size=sw_batch, overlap=spec.sw_overlap, tta=tta, amp=True,
@@ -58,7 +59,7 @@ def _forward(spec: ModelSpec, x: np.ndarray, device: torch.device, sw_batch: int
     )
 
 
-def _run_with_fallbacks(spec, x, device, tta, progress, should_stop, messages) -> tuple[np.ndarray, torch.device]:
+def _run_with_fallbacks(spec, x, device, tta, progress, should_stop, messages, members) -> tuple[np.ndarray, torch.device]:
     """Run on ``device``; on CUDA out-of-memory retry with batch 1, then on the CPU - never half a result."""
     batch = spec.batch_size
     attempts = [(device, batch)]
@@ -66,7 +67,7 @@ def _run_with_fallbacks(spec, x, device, tta, progress, should_stop, messages) -
         attempts += [(device, 1), (torch.device("cpu"), batch)]
     for index, (dev, size) in enumerate(attempts):
         try:
-            return _forward(spec, x, dev, size, tta, progress, should_stop), dev
+            return _forward(spec, x, dev, size, tta, progress, should_stop, members), dev
         except torch.cuda.OutOfMemoryError:
             torch.cuda.empty_cache()
             if index + 1 == len(attempts):
@@ -77,7 +78,7 @@ def _run_with_fallbacks(spec, x, device, tta, progress, should_stop, messages) -
     raise AssertionError("unreachable")
 
 
-def _members_with_fallbacks(spec, x, device, progress, should_stop, messages):
+def _members_with_fallbacks(spec, x, device, progress, should_stop, messages, members):
     """The flip-TTA members kept apart (``engine.uncertainty``); their mean is the TTA probability."""
     from .uncertainty import flip_members
 
@@ -89,7 +90,7 @@ def _members_with_fallbacks(spec, x, device, progress, should_stop, messages):
         member = step[0]
         step[0] += 1
         relay = None if progress is None else (lambda d, t: progress(member * t + d, n_members * t))
-        prob, used[0] = _run_with_fallbacks(spec, xi, device, False, relay, should_stop, messages)
+        prob, used[0] = _run_with_fallbacks(spec, xi, device, False, relay, should_stop, messages, members)
         return prob
 
     members = flip_members(predict, x, axes, axes)
@@ -98,11 +99,11 @@ def _members_with_fallbacks(spec, x, device, progress, should_stop, messages):
     return members, used[0]
 
 
-def _probabilities(spec, x, device, tta, uncertainty, progress, should_stop, messages):
+def _probabilities(spec, x, device, tta, uncertainty, progress, should_stop, messages, networks):
     """Probabilities in the forward pass's layout, the device used, and the members when asked for."""
     if not uncertainty:
-        return (*_run_with_fallbacks(spec, x, device, tta, progress, should_stop, messages), None)
-    members, used = _members_with_fallbacks(spec, x, device, progress, should_stop, messages)
+        return (*_run_with_fallbacks(spec, x, device, tta, progress, should_stop, messages, networks), None)
+    members, used = _members_with_fallbacks(spec, x, device, progress, should_stop, messages, networks)
     mean = members.mean
     return (mean if spec.spatial_dims == 3 else np.moveaxis(mean, 0, 1)), used, members
 
@@ -134,6 +135,7 @@ def segment(
     should_stop: Callable[[], bool] | None = None,
     return_probabilities: bool = False,
     uncertainty: bool = False,
+    fast: bool = False,
 ) -> SegmentationResult:
     """Segment one image with a bundled model.
 
@@ -151,6 +153,7 @@ def segment(
     ``progress(done, total)`` is called after each network step; ``should_stop()`` returning True
     aborts with :class:`InterruptedError`. ``uncertainty`` keeps the flip-TTA members apart (so it
     implies ``tta``) and adds their per-voxel disagreement map and a per-case confidence score.
+    ``fast`` runs one network of a fold ensemble instead of all of them (``registry``: ``members``).
     """
     defaults = {}
     if isinstance(image, Case):
@@ -164,6 +167,7 @@ def segment(
     if affine is not None and spacing is None:
         spacing = voxel_spacing(affine)
     dev = resolve_device(device)
+    networks = 1 if fast else spec.members
     messages: list[str] = list(defaults.get("messages", ()))  # what reading the case changed
 
     if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
@@ -179,7 +183,9 @@ def segment(
         if foreground.mask is not None:
             messages += brain_warnings(foreground.mask, spec.spacing_mm, spec.in_channels)
         x, box = preprocess_brats(on_grid)
-        prob_crop, used, members = _probabilities(spec, x, dev, tta, uncertainty, progress, should_stop, messages)
+        prob_crop, used, members = _probabilities(
+            spec, x, dev, tta, uncertainty, progress, should_stop, messages, networks
+        )
         if grid.identity:
             # post-process the crop only: outside it the probabilities are 0, so no mask voxel is lost
             regions = uncrop(postprocess(prob_crop, spec), box, array.shape[1:])
@@ -192,7 +198,9 @@ def segment(
         on_plane, plane = to_model_plane(array if array.ndim == 4 else array[None], spec)
         messages += plane.describe()
         x = preprocess_lgg(on_plane)  # NaN/Inf become background in the shared normalisation
-        prob_slices, used, members = _probabilities(spec, x, dev, tta, uncertainty, progress, should_stop, messages)
+        prob_slices, used, members = _probabilities(
+            spec, x, dev, tta, uncertainty, progress, should_stop, messages, networks
+        )
         prob = plane.back(np.moveaxis(prob_slices, 1, 0))  # (K, Z, H, W) on the input's slices
         labels = postprocess(prob, spec)[0].astype(np.uint8)  # components across the whole stack
         if single_slice:
@@ -220,6 +228,7 @@ def segment(
         "device_requested": str(device),
         "tta": bool(tta or uncertainty),
         "uncertainty": bool(uncertainty),
+        "networks": networks,  # of the model's ensemble members; 1 of several is the fast setting
         "threshold": spec.threshold,
         "min_component_fraction": spec.min_component_fraction,
         "label_convention": convention,

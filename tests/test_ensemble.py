@@ -1,0 +1,98 @@
+"""Fold ensembles: several networks in one weights file, run as the mean of their probabilities.
+
+Uses two real cross-validation fold models of the LGG recipe (``training/cv/lgg-unet2d-cv``) as a
+two-member ensemble in a private weights folder; the bundled weights are only read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from napari_brainseg.engine import registry
+from napari_brainseg.engine.ensemble import MeanProbabilityEnsemble
+from napari_brainseg.engine.segment import segment
+from napari_brainseg.errors import BrainsegInputError
+from napari_brainseg.phantoms import make_lgg_phantom
+
+MODEL = "lgg-unet2d"
+FOLDS = Path(__file__).parent.parent / "training" / "cv" / "lgg-unet2d-cv"
+
+
+def _fold_state(fold: int) -> dict:
+    return torch.load(FOLDS / f"fold{fold}.pt", map_location="cpu", weights_only=True)
+
+
+def _install(folder, monkeypatch, state: dict, members: int):
+    """``state`` as the model's weights in ``folder``, with a card that matches and ``members`` in its spec."""
+    torch.save(state, folder / f"{MODEL}.pt")
+    (folder / f"{MODEL}.json").write_text(json.dumps({"sha256": registry.sha256_of(folder / f"{MODEL}.pt")}))
+    monkeypatch.setattr(registry, "WEIGHTS_DIR", folder)
+    monkeypatch.setitem(registry.MODELS, MODEL, dataclasses.replace(registry.MODELS[MODEL], members=members))
+    registry.clear_cache()
+
+
+@pytest.fixture
+def two_folds(tmp_path, monkeypatch):
+    state = {f"{i}.{k}": v for i in (0, 1) for k, v in _fold_state(i).items()}
+    _install(tmp_path, monkeypatch, state, members=2)
+    yield tmp_path
+    registry.clear_cache()
+
+
+def _slices() -> torch.Tensor:
+    from napari_brainseg.engine.preprocess import preprocess_lgg
+
+    return torch.from_numpy(preprocess_lgg(make_lgg_phantom().model_input())[8:12])
+
+
+def test_ensemble_is_the_mean_of_member_probabilities(two_folds):
+    net = registry.load_model(MODEL)
+    assert isinstance(net, MeanProbabilityEnsemble) and len(net) == 2
+    x = _slices()
+    with torch.no_grad():
+        members = net.member_probabilities(x)
+        mean = torch.sigmoid(net(x))
+    assert torch.allclose(mean, members.mean(0), atol=1e-5)
+    # the members really differ, so the mean is not one of them
+    assert (members[0] - members[1]).abs().max() > 0.05
+
+
+def test_fast_setting_is_member_zero_alone(two_folds):
+    fast = registry.load_model(MODEL, members=1)
+    assert not isinstance(fast, MeanProbabilityEnsemble)
+    expected = _fold_state(0)
+    got = fast.state_dict()
+    assert set(got) == set(expected)
+    assert all(torch.equal(got[k].half(), expected[k]) for k in expected)
+
+
+def test_members_out_of_range_are_refused(two_folds):
+    with pytest.raises(BrainsegInputError, match="members must be 1 to 2"):
+        registry.load_model(MODEL, members=3)
+
+
+def test_a_single_network_file_is_not_an_ensemble(tmp_path, monkeypatch):
+    _install(tmp_path, monkeypatch, _fold_state(0), members=2)
+    with pytest.raises(BrainsegInputError, match="does not fit"):
+        registry.load_model(MODEL)
+    registry.clear_cache()
+
+
+def test_segment_says_how_many_networks_ran(two_folds, tmp_path, monkeypatch):
+    phantom = make_lgg_phantom()
+    both = segment(phantom)
+    fast = segment(phantom, fast=True)
+    assert both.settings["networks"] == 2 and fast.settings["networks"] == 1
+    # fast is exactly member 0 run as a single model
+    single = tmp_path / "single"
+    single.mkdir()
+    _install(single, monkeypatch, _fold_state(0), members=1)
+    alone = segment(phantom)
+    assert np.array_equal(fast.labels, alone.labels)
+    assert not np.array_equal(both.labels, fast.labels)
