@@ -31,4 +31,4 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 # constraints.txt pins the CPU torch build; without it pip may pull GBs of CUDA wheels.
 export PIP_CONSTRAINT="$PWD/constraints.txt"
-.venv/bin/python -m pip install -q -e ".[testing]"
+.venv/bin/python -m pip install -q -e ".[testing,preprocess]"

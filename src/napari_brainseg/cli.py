@@ -165,7 +165,8 @@ def predict_one(case_input: CaseInput, args) -> list[str]:
     started = time.perf_counter()
     try:
         result, case = segment_case(case, args.model, device=args.device, tta=args.tta, progress=bar,
-                                    uncertainty=args.uncertainty or args.report)
+                                    uncertainty=args.uncertainty or args.report,
+                                    skull_strip=getattr(args, "skull_strip", "auto"))
     finally:
         bar.close()
     written = write_result(result, case, args.output, overwrite=overwrite)
@@ -299,6 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="rigidly co-register the other series to the reference (SimpleITK); recorded in the notes")
     scans.add_argument("--series", action="append", type=_series_override, default=[], metavar="MODALITY=SERIES",
                        help="DICOM: which series is which, by folder, number or description (e.g. flair=SE002)")
+    scans.add_argument("--skull-strip", choices=("auto", "on", "off"), default="auto",
+                       help="3D model: extract the brain of a whole-head scan (auto: when it looks unstripped; "
+                            "needs the [preprocess] extra)")
     scans.add_argument("--dicom-seg", action="store_true",
                        help="DICOM exams: also write <exam>_seg.dcm, a DICOM SEG on the reference series")
     predict.set_defaults(run=run_predict)

@@ -11,7 +11,6 @@ import numpy as np
 
 SPACING_RANGE_MM = (0.5, 2.0)  # resampling to 1 mm outside this range loses or invents detail
 MIN_EXTENT_MM = 100.0  # a brain is about 140-170 mm in each direction; less is a partial field of view
-MAX_BRAIN_ML = 2200.0  # a skull-stripped adult brain is 1.1-1.6 L; far more is a whole head
 
 
 def spacing_warnings(spacing) -> list[str]:
@@ -25,18 +24,12 @@ def spacing_warnings(spacing) -> list[str]:
 
 
 def brain_warnings(mask: np.ndarray, spacing, channel_names) -> list[str]:
-    """Field of view and skull-stripping, from the brain mask on the model grid (1 mm voxels)."""
+    """Field of view, from the brain mask on the model grid (1 mm voxels). A whole head (not
+    skull-stripped) is recognised, and stripped when it can be, by ``skull_strip``."""
     lines = []
     spacing = tuple(spacing) if spacing is not None else (1.0,) * mask.ndim
     if not mask.any():
         return ["no brain found in the image (all background)"]
-    voxel_ml = float(np.prod(spacing)) / 1000.0
-    volume = float(mask.sum()) * voxel_ml
-    if volume > MAX_BRAIN_ML:
-        lines.append(
-            f"the foreground is {volume / 1000:.1f} L, more than a brain: the scan looks not skull-stripped "
-            "(the model was trained on skull-stripped brains; strip it first, e.g. with HD-BET or SynthStrip)"
-        )
     extent = [float((idx.max() - idx.min() + 1) * s) for idx, s in zip(np.nonzero(mask), spacing)]
     if min(extent) < MIN_EXTENT_MM:
         size = " x ".join(f"{e:.0f}" for e in extent)

@@ -24,6 +24,7 @@ from .inputs import from_case, normalise_convention, prepare_input
 from .model_grid import to_model_grid, to_model_plane, voxel_spacing
 from .preprocess import postprocess, preprocess_brats, preprocess_lgg, uncrop
 from .registry import BRATS_MODEL, MODELS, ModelSpec, get_spec, load_model, model_for
+from .skull_strip import strip_skull
 from .window import predict_slices, predict_volume
 
 ProgressFn = Callable[[int, int], None]
@@ -136,6 +137,7 @@ def segment(
     return_probabilities: bool = False,
     uncertainty: bool = False,
     fast: bool = False,
+    skull_strip: str = "auto",
 ) -> SegmentationResult:
     """Segment one image with a bundled model.
 
@@ -154,6 +156,8 @@ def segment(
     aborts with :class:`InterruptedError`. ``uncertainty`` keeps the flip-TTA members apart (so it
     implies ``tta``) and adds their per-voxel disagreement map and a per-case confidence score.
     ``fast`` runs one network of a fold ensemble instead of all of them (``registry``: ``members``).
+    ``skull_strip`` (3D models): 'auto' extracts the brain of an input that looks like a whole head
+    when the ``[preprocess]`` extra is installed (``skull_strip``), 'on' always, 'off' never.
     """
     defaults = {}
     if isinstance(image, Case):
@@ -177,12 +181,14 @@ def segment(
     if spec.spatial_dims == 3:
         on_grid, grid = to_model_grid(array, spec, affine=affine, spacing=spacing)
         messages += grid.describe(spacing) + spacing_warnings(spacing)
-        on_grid, foreground = zero_background(on_grid)
+        cleaned, foreground = zero_background(on_grid)
         messages += foreground.describe()
-        messages += channel_warnings(on_grid, foreground.mask, spec.in_channels)
-        if foreground.mask is not None:
-            messages += brain_warnings(foreground.mask, spec.spacing_mm, spec.in_channels)
-        x, box = preprocess_brats(on_grid)
+        stripped = strip_skull(on_grid, cleaned, foreground.mask, spec, skull_strip, dev.type)
+        messages += stripped.lines
+        messages += channel_warnings(stripped.stack, stripped.mask, spec.in_channels)
+        if stripped.mask is not None:
+            messages += brain_warnings(stripped.mask, spec.spacing_mm, spec.in_channels)
+        x, box = preprocess_brats(stripped.stack)
         prob_crop, used, members = _probabilities(
             spec, x, dev, tta, uncertainty, progress, should_stop, messages, networks
         )
@@ -197,6 +203,8 @@ def segment(
     else:
         on_plane, plane = to_model_plane(array if array.ndim == 4 else array[None], spec)
         messages += plane.describe()
+        if skull_strip == "on":
+            messages.append(f"skull-stripping is for 3D models only: {model} was trained on unstripped slices")
         x = preprocess_lgg(on_plane)  # NaN/Inf become background in the shared normalisation
         prob_slices, used, members = _probabilities(
             spec, x, dev, tta, uncertainty, progress, should_stop, messages, networks
@@ -234,6 +242,8 @@ def segment(
         "label_convention": convention,
         "spacing_mm": None if spacing is None else [float(s) for s in spacing],
     }
+    if spec.spatial_dims == 3 and stripped.settings:
+        settings["skull_strip"] = stripped.settings
     if defaults.get("transforms"):
         settings["registration"] = defaults["transforms"]
     if spec.spatial_dims == 3 and not grid.identity:

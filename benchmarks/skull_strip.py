@@ -1,0 +1,99 @@
+"""Skull-stripping (the ``[preprocess]`` extra, deepbet) on the LGG kaggle_3m stacks, which are whole heads:
+does the engine see them as unstripped, and does the tumour (the manual FLAIR-abnormality mask) lie
+inside the brain mask it extracts?
+
+    python benchmarks/skull_strip.py [--lgg-root DIR] [--limit N] [--segment N] [--out JSON]
+
+Each stack goes through the engine's own path for 3D inputs (``to_model_grid`` onto the BraTS model's
+1 mm LPS grid, ``zero_background``, ``strip_skull`` in 'auto' mode); the brain mask comes back onto the
+stack's grid (nearest) and is compared with the tumour mask there. The voxel size is assumed
+(tests/lgg_heads.py): kaggle_3m carries none. ``--segment N``: for the first N patients also run the
+BraTS model on the head with and without stripping (FLAIR stands in for the missing T2) and report its
+whole-tumour volume outside the brain mask and its WT Dice against the LGG mask.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import common
+import numpy as np
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--lgg-root", type=Path, default=common.DEFAULT_DATA / "lgg" / "kaggle_3m")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N patients (sorted by name)")
+    parser.add_argument("--segment", type=int, default=0, metavar="N", help="also segment the first N heads")
+    parser.add_argument("--out", type=Path, default=common.RESULTS / "skull_strip.json")
+    args = parser.parse_args(argv)
+
+    sys.path.insert(0, str(common.REPO))  # the head volumes are built by the tests' own helper
+    from napari_brainseg.engine.foreground import zero_background
+    from napari_brainseg.engine.metrics import dice_per_channel
+    from napari_brainseg.engine.model_grid import to_model_grid
+    from napari_brainseg.engine.registry import BRATS_MODEL, get_spec
+    from napari_brainseg.engine.segment import segment
+    from napari_brainseg.engine.skull_strip import strip_skull
+    from napari_brainseg.io.lgg import read_lgg_patient
+    from tests.lgg_heads import PIXEL_MM, head_affine, head_stack, slice_mm
+
+    spec = get_spec(BRATS_MODEL)
+    patients = sorted(p for p in args.lgg_root.iterdir() if p.is_dir() and p.name.startswith("TCGA_"))
+    rows = []
+    for index, folder in enumerate(patients[: args.limit]):
+        case = read_lgg_patient(folder)
+        stack, affine = head_stack(case.image), head_affine(len(case.image))
+        started = time.perf_counter()
+        on_grid, grid = to_model_grid(stack, spec, affine=affine)
+        cleaned, foreground = zero_background(on_grid)
+        stripped = strip_skull(on_grid, cleaned, foreground.mask, spec, "auto")
+        seconds = time.perf_counter() - started
+        row = {"patient": case.patient_id, "slices": len(case.image), "slice_mm": round(slice_mm(len(case.image)), 2),
+               "stripped": bool(stripped.settings), "notes": stripped.lines, "seconds": round(seconds, 1)}
+        if stripped.settings:
+            brain = grid.back(stripped.mask[None].astype(np.float32))[0] >= 0.5
+            tumour = case.mask.astype(bool)
+            row.update(brain_ml=stripped.settings["brain_ml"], foreground_ml=stripped.settings["foreground_ml"],
+                       tumour_voxels=int(tumour.sum()), tumour_inside=int((tumour & brain).sum()))
+            if index < args.segment:
+                row["segment"] = {}
+                for mode in ("off", "auto"):
+                    result = segment(stack, BRATS_MODEL, affine=affine, device="cpu", skull_strip=mode)
+                    whole = result.labels > 0
+                    row["segment"][mode] = {
+                        "wt_dice": round(float(dice_per_channel(whole[None], tumour[None])[0]), 4),
+                        "wt_outside_brain_ml": round(float((whole & ~brain).sum()) * PIXEL_MM**2 * row["slice_mm"] / 1000, 1),
+                        "wt_ml": round(float(whole.sum()) * PIXEL_MM**2 * row["slice_mm"] / 1000, 1),
+                    }
+        rows.append(row)
+        print(json.dumps({k: v for k, v in row.items() if k != "notes"}), flush=True)
+
+    measured = [r for r in rows if r["stripped"] and r["tumour_voxels"]]
+    fractions = [r["tumour_inside"] / r["tumour_voxels"] for r in measured]
+    summary = {
+        "patients": len(rows),
+        "seen_as_unstripped": sum(r["stripped"] for r in rows),
+        "with_tumour": len(measured),
+        "tumour_voxels_inside_pooled": round(sum(r["tumour_inside"] for r in measured) / max(1, sum(r["tumour_voxels"] for r in measured)), 4),
+        "tumour_inside_per_patient_mean": round(float(np.mean(fractions)), 4) if fractions else None,
+        "tumour_inside_per_patient_min": round(float(np.min(fractions)), 4) if fractions else None,
+        "patients_below_0.99": sum(f < 0.99 for f in fractions),
+        "patients_below_0.95": sum(f < 0.95 for f in fractions),
+    }
+    out = {"machine": common.machine_description(), "commit": common.git_commit(),
+           "command": "python benchmarks/skull_strip.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+           "assumed_voxel_mm": {"in_plane": PIXEL_MM, "slice": "160 mm / number of slices"},
+           "summary": summary, "rows": rows}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=1))
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
