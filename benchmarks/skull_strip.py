@@ -38,7 +38,7 @@ def main(argv=None) -> int:
     from napari_brainseg.engine.model_grid import to_model_grid
     from napari_brainseg.engine.registry import BRATS_MODEL, get_spec
     from napari_brainseg.engine.segment import segment
-    from napari_brainseg.engine.skull_strip import strip_skull
+    from napari_brainseg.engine.skull_strip import foreground_ml, strip_skull
     from napari_brainseg.io.lgg import read_lgg_patient
     from tests.lgg_heads import PIXEL_MM, head_affine, head_stack, slice_mm
 
@@ -54,12 +54,12 @@ def main(argv=None) -> int:
         stripped = strip_skull(on_grid, cleaned, foreground.mask, spec, "auto")
         seconds = time.perf_counter() - started
         row = {"patient": case.patient_id, "slices": len(case.image), "slice_mm": round(slice_mm(len(case.image)), 2),
-               "stripped": bool(stripped.settings), "notes": stripped.lines, "seconds": round(seconds, 1)}
+               "stripped": bool(stripped.settings),
+               "foreground_ml": round(foreground_ml(cleaned, foreground.mask, spec.spacing_mm), 1), "notes": stripped.lines, "seconds": round(seconds, 1)}
         if stripped.settings:
             brain = grid.back(stripped.mask[None].astype(np.float32))[0] >= 0.5
             tumour = case.mask.astype(bool)
-            row.update(brain_ml=stripped.settings["brain_ml"], foreground_ml=stripped.settings["foreground_ml"],
-                       tumour_voxels=int(tumour.sum()), tumour_inside=int((tumour & brain).sum()))
+            row.update(brain_ml=stripped.settings["brain_ml"], tumour_voxels=int(tumour.sum()), tumour_inside=int((tumour & brain).sum()))
             if index < args.segment:
                 row["segment"] = {}
                 for mode in ("off", "auto"):
@@ -72,11 +72,17 @@ def main(argv=None) -> int:
                     }
         rows.append(row)
         print(json.dumps({k: v for k, v in row.items() if k != "notes"}), flush=True)
+        write(args, argv, rows, PIXEL_MM)  # after every patient: a long run cut short keeps what it measured
+    print(json.dumps(write(args, argv, rows, PIXEL_MM)))
+    return 0
 
+
+def write(args, argv, rows, pixel_mm) -> dict:
     measured = [r for r in rows if r["stripped"] and r["tumour_voxels"]]
     fractions = [r["tumour_inside"] / r["tumour_voxels"] for r in measured]
     summary = {
         "patients": len(rows),
+        "foreground_ml_min": min((r["foreground_ml"] for r in rows), default=None),
         "seen_as_unstripped": sum(r["stripped"] for r in rows),
         "with_tumour": len(measured),
         "tumour_voxels_inside_pooled": round(sum(r["tumour_inside"] for r in measured) / max(1, sum(r["tumour_voxels"] for r in measured)), 4),
@@ -87,12 +93,11 @@ def main(argv=None) -> int:
     }
     out = {"machine": common.machine_description(), "commit": common.git_commit(),
            "command": "python benchmarks/skull_strip.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-           "assumed_voxel_mm": {"in_plane": PIXEL_MM, "slice": "160 mm / number of slices"},
+           "assumed_voxel_mm": {"in_plane": pixel_mm, "slice": "160 mm / number of slices"},
            "summary": summary, "rows": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1))
-    print(json.dumps(summary))
-    return 0
+    return summary
 
 
 if __name__ == "__main__":
