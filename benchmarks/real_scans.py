@@ -2,7 +2,7 @@
 modalities on different grids), each segmented through ``segment_case`` and scored against the
 truth moved with it; the original prediction moved onto the same grid is the reference.
 
-    python benchmarks/real_scans.py --cases DIR [DIR ...] [--crop] [--out JSON]
+    python benchmarks/real_scans.py --cases DIR [DIR ...] [--crop] [--variants NAME ...] [--out JSON]
 
 The same variants as tests/test_real_scans.py (built by tests/scan_variants.py), on more cases.
 """
@@ -36,6 +36,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cases", type=Path, nargs="+", required=True)
     parser.add_argument("--crop", action="store_true", help="cut each case to its brain first (as the tests do)")
+    parser.add_argument("--variants", nargs="+", metavar="NAME", help="only these variants (default: all), e.g. 'noisy background'")
     parser.add_argument("--out", type=Path, default=common.RESULTS / "real_scans.json")
     args = parser.parse_args(argv)
 
@@ -56,7 +57,8 @@ def main(argv=None) -> int:
                 source = variants.crop_case(source, Path(tmp) / "crop" / source.name)
             result, case = segment_case(source, device="cpu")
             original = dice(result.labels, case.seg, case.label_convention)
-            for name, make in variant_makers(variants).items():
+            makers = variant_makers(variants)
+            for name, make in ((n, makers[n]) for n in (args.variants or makers)):
                 started = time.perf_counter()
                 folder = make(source, Path(tmp) / name.replace(" ", "_") / source.name)
                 result_v, case_v = segment_case(folder, device="cpu")

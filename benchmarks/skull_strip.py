@@ -44,7 +44,7 @@ def main(argv=None) -> int:
 
     spec = get_spec(BRATS_MODEL)
     patients = sorted(p for p in args.lgg_root.iterdir() if p.is_dir() and p.name.startswith("TCGA_"))
-    rows = []
+    rows, commit = [], common.git_commit()  # the tree measured: taken once, the JSON is rewritten as it goes
     for index, folder in enumerate(patients[: args.limit]):
         case = read_lgg_patient(folder)
         stack, affine = head_stack(case.image), head_affine(len(case.image))
@@ -72,12 +72,12 @@ def main(argv=None) -> int:
                     }
         rows.append(row)
         print(json.dumps({k: v for k, v in row.items() if k != "notes"}), flush=True)
-        write(args, argv, rows, PIXEL_MM)  # after every patient: a long run cut short keeps what it measured
-    print(json.dumps(write(args, argv, rows, PIXEL_MM)))
+        write(args, argv, rows, PIXEL_MM, commit)  # after every patient: a long run cut short keeps what it measured
+    print(json.dumps(write(args, argv, rows, PIXEL_MM, commit)))
     return 0
 
 
-def write(args, argv, rows, pixel_mm) -> dict:
+def write(args, argv, rows, pixel_mm, commit) -> dict:
     measured = [r for r in rows if r["stripped"] and r["tumour_voxels"]]
     fractions = [r["tumour_inside"] / r["tumour_voxels"] for r in measured]
     summary = {
@@ -91,7 +91,7 @@ def write(args, argv, rows, pixel_mm) -> dict:
         "patients_below_0.99": sum(f < 0.99 for f in fractions),
         "patients_below_0.95": sum(f < 0.95 for f in fractions),
     }
-    out = {"machine": common.machine_description(), "commit": common.git_commit(),
+    out = {"machine": common.machine_description(), "commit": commit,
            "command": "python benchmarks/skull_strip.py " + " ".join(argv if argv is not None else sys.argv[1:]),
            "assumed_voxel_mm": {"in_plane": pixel_mm, "slice": "160 mm / number of slices"},
            "summary": summary, "rows": rows}
