@@ -6,8 +6,11 @@ Dice) are among the 10 % the score ranks least confident.
     PYTHONPATH=src:<repo with training/> python benchmarks/uncertainty.py [--folds 0,1] [--cv-dir DIR]
     python benchmarks/uncertainty.py --shipped      # fallback: lgg-unet2d on the round-1 validation split
 
-Each finished fold k (``<cv-dir>/fold<k>.pt``) is run on its held-out patients only (training/folds.json),
-built exactly as trained (``training.train.candidate_spec``/``predict_case``) on the preprocessed cache.
+Each finished fold k (``<cv-dir>/fold<k>.pt``, default the lgg-unet2d-cv campaign) is run on the
+held-out patients its record names (``fold<k>.json``: ``held_out_cases``, checked to be the fold of
+training/folds.json and disjoint from its ``train_cases``), built exactly as trained from the config
+the folder is named after (``training/configs/<cv-dir name>.json``, ``training.train.candidate_spec``/
+``predict_case``) on the preprocessed cache.
 The labels are the mean of the members after the model's threshold and component cleanup, i.e. the TTA
 prediction. Two other scores are recorded for comparison but were not chosen on these data: the soft
 "expected Dice" of the mean probability, and the mean disagreement inside the members' union.
@@ -30,7 +33,15 @@ from common import REPO, RESULTS, machine_description, write_json  # noqa: E402
 
 sys.path.append(str(REPO))  # training/ (a PYTHONPATH entry given first wins, e.g. the lead's working tree)
 
-CV_CONFIG = "training/configs/lgg-unet25d-cv.json"
+
+
+def held_out_patients(record: dict, fold_patients: list[str], k: int) -> list[str]:
+    """The patients fold k may score: those it held out, never one it trained on."""
+    held_out, trained = record["held_out_cases"], set(record["train_cases"])
+    if sorted(held_out) != sorted(fold_patients) or trained & set(held_out):
+        raise SystemExit(f"fold {k}: its record's held-out patients are not fold {k} of training/folds.json "
+                         f"or overlap its training patients ({sorted(trained & set(held_out))})")
+    return held_out
 
 
 def case_scores(net, case, spec, cfg, device) -> dict:
@@ -99,14 +110,18 @@ def run(args) -> dict:
         groups.append(("lgg-unet2d (shipped), round-1 validation split", load_model(spec.name), spec,
                        {"context": 0, "amp": True}, split["lgg"]["val"]))
     else:
-        cfg = {**__import__("training.train", fromlist=["DEFAULTS"]).DEFAULTS, **json.loads((REPO / CV_CONFIG).read_text())}
+        from training.train import DEFAULTS
+
+        config = args.config or REPO / "training" / "configs" / f"{args.cv_dir.name}.json"
+        cfg = {**DEFAULTS, **json.loads(config.read_text())}
         spec = candidate_spec(cfg)
         folds = json.loads((REPO / "training" / "folds.json").read_text())["lgg"]["folds"]
         wanted = [int(k) for k in args.folds.split(",")] if args.folds else range(len(folds))
         for k in wanted:
-            weights = args.cv_dir / f"fold{k}.pt"
-            if weights.is_file():
-                groups.append((f"fold {k} (out-of-fold)", load_fold_net(weights, spec), spec, cfg, folds[k]))
+            weights, record = args.cv_dir / f"fold{k}.pt", args.cv_dir / f"fold{k}.json"
+            if weights.is_file() and record.is_file():
+                patients = held_out_patients(json.loads(record.read_text()), folds[k], k)
+                groups.append((f"fold {k} (out-of-fold)", load_fold_net(weights, spec), spec, cfg, patients))
             else:
                 print(f"fold {k}: {weights} not there yet, skipped", file=sys.stderr)
     rows = []
@@ -132,6 +147,7 @@ def run(args) -> dict:
                 "vs the 10% least confident. Primary score: confidence (mean pairwise Dice of the flip-TTA members), "
                 "chosen before these numbers were seen.",
         "command": "python benchmarks/uncertainty.py " + " ".join(sys.argv[1:]),
+        "cv_dir": None if args.shipped else str(args.cv_dir),
         "groups": sorted({r["group"] for r in rows}),
         "n_cases": len(rows),
         "summary": summary,
@@ -142,7 +158,8 @@ def run(args) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cv-dir", type=Path, default=REPO / "training" / "cv" / "lgg-unet25d-cv")
+    parser.add_argument("--cv-dir", type=Path, default=REPO / "training" / "cv" / "lgg-unet2d-cv")
+    parser.add_argument("--config", type=Path, help="training config of the folds (default: the one the folder is named after)")
     parser.add_argument("--cache", type=Path, default=Path("/work/cache/lgg"), help="training.prepare cache of LGG")
     parser.add_argument("--folds", help="comma-separated folds (default: every finished one)")
     parser.add_argument("--shipped", action="store_true", help="the shipped lgg-unet2d on the round-1 val split")

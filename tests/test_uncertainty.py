@@ -5,7 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_brainseg.engine.uncertainty import flip_members, member_agreement
+from napari_brainseg.engine.uncertainty import MemberStats, flip_member_stats, flip_members, member_agreement
+
+
+def pairwise_dice(masks: np.ndarray) -> float:
+    """The confidence written out plainly: mean pairwise Dice of (M, K, ...) masks, mean over K."""
+    per_channel = []
+    for k in range(masks.shape[1]):
+        pairs = []
+        for a in range(len(masks)):
+            for b in range(a + 1, len(masks)):
+                total = masks[a, k].sum() + masks[b, k].sum()
+                pairs.append(1.0 if total == 0 else 2 * (masks[a, k] & masks[b, k]).sum() / total)
+        per_channel.append(np.mean(pairs))
+    return float(np.mean(per_channel))
 
 
 def test_agreement_of_identical_disjoint_and_empty_members():
@@ -19,6 +32,59 @@ def test_agreement_of_identical_disjoint_and_empty_members():
     half = a.copy()
     half[0, 2:4] = False  # 8 of 16 voxels
     assert member_agreement(np.stack([a, half])) == pytest.approx(2 * 8 / 24)
+
+
+def test_streamed_members_give_what_the_stacked_members_give():
+    """One member at a time (an ensemble's networks under flips) = all members stacked: the mean to the
+    bit, the standard deviation, and the pairwise Dice of the masks in either channel layout."""
+    rng = np.random.default_rng(1)
+    members = rng.random((6, 2, 5, 7, 9)).astype(np.float32) ** 3  # (M, K, z, y, x), mostly below 0.5
+    stats = MemberStats(0.4)
+    for member in members:
+        stats.add(member)
+    assert stats.n == 6
+    np.testing.assert_array_equal(stats.mean, members.mean(0))
+    np.testing.assert_allclose(stats.disagreement(), members.std(0).max(0), atol=1e-6)
+    assert stats.confidence() == pytest.approx(pairwise_dice(members > 0.4), abs=1e-12)
+    assert 0.0 < stats.confidence() < 1.0
+
+    slices = MemberStats(0.4, channel_axis=1)  # (Z, K, H, W) slice stacks, as the 2D models give them
+    for member in members:
+        slices.add(np.moveaxis(member, 0, 1))
+    np.testing.assert_allclose(slices.disagreement(), stats.disagreement(), atol=1e-7)
+    assert slices.confidence() == pytest.approx(stats.confidence(), abs=1e-12)
+    with pytest.raises(ValueError, match="shape"):
+        stats.add(members[0, :1])
+
+
+def test_ensemble_members_are_every_network_under_every_flip():
+    x = np.random.default_rng(2).random((1, 4, 6, 8)).astype(np.float32)
+    nets = [lambda v: v[:1] * 0.9, lambda v: np.roll(v[:1], 1, axis=-1)]  # the second is not flip-equivariant
+    stats = flip_member_stats(nets, x, (1, 2, 3), (1, 2, 3), threshold=0.5)
+    stacked = flip_members(nets, x, (1, 2, 3), (1, 2, 3))
+    assert stats.n == len(stacked.probabilities) == 8
+    np.testing.assert_array_equal(stats.mean, stacked.mean)
+    assert stats.confidence() == pytest.approx(pairwise_dice(stacked.probabilities > 0.5), abs=1e-12)
+    assert stats.confidence() < 1.0
+    assert stats.disagreement().max() > 0
+
+
+def test_streamed_members_keep_a_few_maps_not_one_per_member():
+    """Twenty members (five networks x four flips) of a 3-channel map: the streamed statistics hold
+    three float32 maps plus a bit per member, far less than the twenty maps stacking keeps."""
+    import tracemalloc
+
+    shape = (3, 32, 64, 64)
+    one_map = 4 * int(np.prod(shape))
+    rng = np.random.default_rng(3)
+    tracemalloc.start()
+    stats = MemberStats(0.5)
+    for _ in range(20):
+        stats.add(rng.random(shape, dtype=np.float32))  # each member is dropped once added
+    held, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert held < 4.5 * one_map, held / one_map
+    assert stats.confidence() < 1.0
 
 
 def test_members_are_flipped_back_onto_the_input():

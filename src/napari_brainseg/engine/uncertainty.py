@@ -1,25 +1,122 @@
-"""How sure the model is: the members of a prediction (flip test-time augmentation now; the fold
-ensemble's networks when it ships), their per-voxel disagreement and a per-case confidence score.
+"""How sure the model is: the members of a prediction, their per-voxel disagreement and a per-case
+confidence score.
 
-The members are the same forward passes that flip TTA averages (identity plus one flip per spatial
-axis, ``window._flip_axes``), kept apart instead of summed, so their mean is the TTA probability.
+A member is one probability map of the same input: a flip of test-time augmentation (identity plus
+one flip per spatial axis, the passes flip TTA averages), a network of a fold ensemble, or both (each
+network under each flip). All members count equally, so their mean is the (ensemble) TTA probability.
 
 - disagreement map: the standard deviation of the members' probabilities per voxel, the largest over
   the output channels (0 where all agree, at most 0.5);
 - confidence: the mean pairwise Dice of the members' thresholded masks (1 when they all agree,
   including all empty), averaged over output channels. benchmarks/uncertainty.py measures how well
   it ranks cases by their true Dice on out-of-fold predictions.
+
+``MemberStats`` takes the members one at a time and keeps three float32 maps plus one bit per member
+and voxel, so five networks under four flips of a BraTS volume cost about what one member's
+probabilities do, not twenty times that. ``Members`` holds them all (the flip-only path uses it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
 import numpy as np
 
 PredictFn = Callable[[np.ndarray], np.ndarray]
+_BITS_SET = np.array([bin(i).count("1") for i in range(256)], np.int64)  # popcount per byte (numpy < 2 has no bitwise_count)
+
+
+def _count(packed: np.ndarray) -> np.ndarray:
+    """Set bits per row of packed masks."""
+    return _BITS_SET[packed].sum(-1)
+
+
+class MemberStats:
+    """Running statistics of member probability maps of one shape, added with :meth:`add`.
+
+    ``channel_axis`` is the output-channel axis of a member (0 for (K, z, y, x) volumes, 1 for
+    (Z, K, H, W) slice stacks); ``threshold`` makes each member's mask for the confidence.
+    """
+
+    def __init__(self, threshold: float, channel_axis: int = 0):
+        self.threshold = float(threshold)
+        self.channel_axis = channel_axis
+        self.n = 0
+        self._sum = self._welford_mean = self._m2 = None
+        self._masks: list[np.ndarray] = []  # per member: (K, ceil(voxels / 8)) packed bits
+        self._shape: tuple[int, ...] | None = None
+
+    def add(self, probabilities: np.ndarray) -> None:
+        p = np.asarray(probabilities, dtype=np.float32)
+        if self._shape is None:
+            self._shape = p.shape
+            self._sum, self._welford_mean, self._m2 = (np.zeros(p.shape, np.float32) for _ in range(3))
+        elif p.shape != self._shape:
+            raise ValueError(f"member of shape {p.shape} among members of shape {self._shape}")
+        self.n += 1
+        self._sum += p
+        # Welford's update: exactly 0 where every member agrees, stable where they are close
+        delta = p - self._welford_mean
+        self._welford_mean += delta / self.n
+        self._m2 += delta * (p - self._welford_mean)
+        channels = np.moveaxis(p > self.threshold, self.channel_axis, 0)
+        self._masks.append(np.packbits(channels.reshape(channels.shape[0], -1), axis=1))
+
+    @property
+    def mean(self) -> np.ndarray:
+        """The members' mean probability (the same float32 sums as stacking them and taking the mean)."""
+        self._require()
+        return self._sum / np.float32(self.n)
+
+    def disagreement(self) -> np.ndarray:
+        """Per voxel, the members' standard deviation, the largest over the output channels."""
+        self._require()
+        return np.sqrt(self._m2 / np.float32(self.n)).max(self.channel_axis).astype(np.float32)
+
+    def confidence(self) -> float:
+        """Mean pairwise Dice of the members' masks, averaged over the output channels."""
+        self._require()
+        sizes = [_count(m) for m in self._masks]
+        per_channel = []
+        for k in range(self._masks[0].shape[0]):
+            pairs = []
+            for a, b in combinations(range(self.n), 2):
+                total = sizes[a][k] + sizes[b][k]
+                both = int(_count(self._masks[a][k] & self._masks[b][k]))
+                pairs.append(1.0 if total == 0 else 2.0 * both / total)
+            per_channel.append(np.mean(pairs) if pairs else 1.0)
+        return float(np.mean(per_channel))
+
+    def _require(self) -> None:
+        if self.n == 0:
+            raise ValueError("no member added")
+
+
+def flipped_predictions(
+    predict: PredictFn | Sequence[PredictFn], x: np.ndarray, in_axes: Sequence[int], out_axes: Sequence[int]
+) -> Iterator[np.ndarray]:
+    """Each network in ``predict`` on ``x`` as is and flipped along each of ``in_axes`` in turn, its
+    output flipped back along the matching ``out_axes``: one member at a time, network by network."""
+    predicts = [predict] if callable(predict) else list(predict)
+    for fn in predicts:
+        yield np.asarray(fn(x), dtype=np.float32)
+        for in_axis, out_axis in zip(in_axes, out_axes):
+            out = fn(np.ascontiguousarray(np.flip(x, in_axis)))
+            yield np.ascontiguousarray(np.flip(np.asarray(out, dtype=np.float32), out_axis))
+
+
+def flip_member_stats(
+    predict: PredictFn | Sequence[PredictFn], x: np.ndarray, in_axes: Sequence[int], out_axes: Sequence[int],
+    threshold: float, channel_axis: int = 0,
+) -> MemberStats:
+    """:func:`flipped_predictions` gathered into a :class:`MemberStats` (an ensemble: one
+    ``predict`` per network)."""
+    stats = MemberStats(threshold, channel_axis)
+    for member in flipped_predictions(predict, x, in_axes, out_axes):
+        stats.add(member)
+    return stats
 
 
 @dataclass
@@ -30,40 +127,29 @@ class Members:
     def mean(self) -> np.ndarray:
         return self.probabilities.mean(0)
 
+    def stats(self, threshold: float) -> MemberStats:
+        stats = MemberStats(threshold, channel_axis=0)
+        for member in self.probabilities:
+            stats.add(member)
+        return stats
+
     def disagreement(self) -> np.ndarray:
-        return self.probabilities.std(0).max(0).astype(np.float32)
+        return self.stats(0.5).disagreement()
 
     def confidence(self, threshold: float) -> float:
-        return member_agreement(self.probabilities > threshold)
+        return self.stats(threshold).confidence()
 
 
 def flip_members(
     predict: PredictFn | Sequence[PredictFn], x: np.ndarray, in_axes: Sequence[int], out_axes: Sequence[int]
 ) -> Members:
-    """Each network in ``predict`` on ``x`` as is and flipped along each of ``in_axes`` in turn, its
-    output flipped back along the matching ``out_axes``."""
-    predicts = [predict] if callable(predict) else list(predict)
-    flips = [None, *zip(in_axes, out_axes)]
-    rows = []
-    for fn in predicts:
-        for flip in flips:
-            if flip is None:
-                rows.append(np.asarray(fn(x), dtype=np.float32))
-            else:
-                out = fn(np.ascontiguousarray(np.flip(x, flip[0])))
-                rows.append(np.ascontiguousarray(np.flip(np.asarray(out, dtype=np.float32), flip[1])))
-    return Members(np.stack(rows))
+    """All of :func:`flipped_predictions` kept, stacked (M, ...)."""
+    return Members(np.stack(list(flipped_predictions(predict, x, in_axes, out_axes))))
 
 
 def member_agreement(masks: np.ndarray) -> float:
     """Mean pairwise Dice of (M, K, ...) bool member masks, averaged over the K channels."""
-    per_channel = []
-    for k in range(masks.shape[1]):
-        flat = masks[:, k].reshape(masks.shape[0], -1)
-        sizes = flat.sum(1, dtype=np.int64)
-        pairs = []
-        for a, b in combinations(range(len(flat)), 2):
-            total = sizes[a] + sizes[b]
-            pairs.append(1.0 if total == 0 else 2.0 * np.count_nonzero(flat[a] & flat[b]) / total)
-        per_channel.append(np.mean(pairs) if pairs else 1.0)
-    return float(np.mean(per_channel))
+    stats = MemberStats(0.5, channel_axis=0)
+    for mask in masks:
+        stats.add(mask.astype(np.float32))
+    return stats.confidence()
