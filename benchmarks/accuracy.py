@@ -1,6 +1,6 @@
 """Accuracy of the bundled models on the validation split, through the same path users take.
 
-    python benchmarks/accuracy.py [--models lgg,brats] [--tta both|off|on] [--brats-root DIR ...]
+    python -m benchmarks.accuracy [--models lgg,brats] [--tta both|off|on] [--brats-root DIR ...]
                                   [--device auto|cpu|cuda] [--limit N] [--out JSON] [--quick]
 
 Each validation case folder (training/split.json "val") is read and segmented with
@@ -20,10 +20,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import common
 import numpy as np
 
 from napari_brainseg.conventions import BRATS_REGIONS
+
+from . import common
 
 LGG_METRICS = ("dice", "iou", "sensitivity", "precision")
 REGIONS = BRATS_REGIONS  # TC, WT, ET
@@ -165,7 +166,7 @@ def main(argv=None) -> int:
 
     payload = {
         "benchmark": "accuracy",
-        "command": " ".join([Path(sys.argv[0]).name] + (argv if argv is not None else sys.argv[1:])),
+        "command": common.command_line("accuracy", argv),
         "quick": args.quick,
         "machine": common.machine_description(),
         "models": common.model_cards(),
@@ -206,7 +207,7 @@ def main(argv=None) -> int:
     common.write_json(out, payload)
     tmp.cleanup()
 
-    import report
+    from . import report
 
     print(report.render_accuracy(payload))
     print(f"\nwrote {out}" + (f" and {figure}" if panels else ""))

@@ -1,7 +1,7 @@
 """Shared helpers of the benchmark scripts: machine description, data discovery, quick phantoms, JSON.
 
-Not part of the installed package; the scripts import it as a sibling module
-(``python benchmarks/<script>.py`` puts ``benchmarks/`` on ``sys.path``).
+Not part of the installed package. ``benchmarks`` is a package run from the repository root
+(``python -m benchmarks.<name>``), so ``training`` and ``tests`` import from there too.
 """
 
 from __future__ import annotations
@@ -18,11 +18,22 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 RESULTS = HERE / "results"
+
 SPLIT_FILE = REPO / "training" / "split.json"
 DEFAULT_DATA = Path(os.environ.get("BRAINSEG_DATA") or REPO.parent / "shared" / "data")
 # more folders of unpacked BraTS cases (e.g. the BioExp ones), searched after --brats-root; a path
 # list like PATH, so no machine's layout is written into the code
 EXTRA_BRATS_ROOTS = [Path(p) for p in os.environ.get("BRAINSEG_BRATS_ROOTS", "").split(os.pathsep) if p]
+
+
+def module_command(name: str) -> list[str]:
+    """The command that runs benchmark ``name`` in a fresh interpreter (run it with ``cwd=REPO``)."""
+    return [sys.executable, "-m", f"benchmarks.{name}"]
+
+
+def command_line(name: str, argv: list[str] | None) -> str:
+    """How a results file says it was made: the command a reader can paste to rerun it."""
+    return " ".join(["python -m", f"benchmarks.{name}", *(sys.argv[1:] if argv is None else argv)])
 
 
 # ------------------------------------------------------------------------------------ machine

@@ -1,6 +1,6 @@
 """Mutation check: does the suite catch the bugs it claims to guard against?
 
-    python benchmarks/mutations.py [--mutants label-swap,tta-noop] [--out FILE]
+    python -m benchmarks.mutations [--mutants label-swap,tta-noop] [--out FILE]
 
 For each deliberate bug in ``tests/mutants.py`` (label swap, LGG channel order, TTA flips a no-op,
 NaN/Inf clean-up off, an always-empty model, generic reader errors) this runs the tests meant to guard
@@ -26,8 +26,7 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from common import REPO, RESULTS, machine_description, write_json  # noqa: E402
+from .common import REPO, RESULTS, command_line, machine_description, write_json
 
 # mutant -> the tests that must catch it (pytest node ids, relative to the repository root)
 GUARDS = {
@@ -123,7 +122,7 @@ def main(argv=None) -> int:
         print(f"{name}: {'killed' if killers else 'SURVIVED'} ({len(killers)} of {len(run['outcomes'])} tests, {run['seconds']} s)")
 
     payload = {
-        "command": "mutations.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": command_line("mutations", argv),
         "machine": machine,
         "baseline": {"all_passed": not not_passing, "not_passing": not_passing, "seconds": baseline["seconds"]},
         "mutants": results,

@@ -1,6 +1,6 @@
 """Why MONAI UNet for brats-unet3d: the time of one 3D training step against BasicUNet.
 
-    python benchmarks/network_step.py [--threads 1] [--steps 3] [--quick]
+    python -m benchmarks.network_step [--threads 1] [--steps 3] [--quick]
 
 One step = forward, DiceCELoss, backward and AdamW update of a batch of 2 patches of 4 x 96^3 (the
 brats-unet3d training setting), in bf16 autocast where the CPU has native bf16 (as training runs),
@@ -19,11 +19,10 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from common import RESULTS, machine_description, write_json  # noqa: E402
+from napari_brainseg.engine.device import autocast, cpu_supports_bf16
+from napari_brainseg.engine.registry import build_network, get_spec
 
-from napari_brainseg.engine.device import autocast, cpu_supports_bf16  # noqa: E402
-from napari_brainseg.engine.registry import build_network, get_spec  # noqa: E402
+from .common import RESULTS, command_line, machine_description, write_json
 
 
 def networks(spec):
@@ -79,7 +78,7 @@ def main(argv=None) -> int:
                      "median_step_s": round(statistics.median(times), 3), "steps_s": [round(t, 3) for t in times]})
         print(f"{name}: {rows[-1]['parameters_m']} M parameters, {rows[-1]['median_step_s']} s per step", flush=True)
     out = args.out or RESULTS / ("quick/network_step.json" if args.quick else "network_step.json")
-    write_json(out, {"command": " ".join(["network_step.py", *(argv if argv is not None else sys.argv[1:])]),
+    write_json(out, {"command": command_line("network_step", argv),
                      "quick": args.quick, "machine": machine_description(), "threads": args.threads,
                      "batch": [2, 4, *patch], "precision": "bf16 autocast" if cpu_supports_bf16() else "fp32",
                      "runs": rows})

@@ -1,6 +1,6 @@
 """Does bringing a case to the model's orientation help? BraTS-Africa (stored RAS) with the shipped model.
 
-    python benchmarks/orientation.py [--root DIR] [--limit N] [--out JSON]
+    python -m benchmarks.orientation [--root DIR] [--limit N] [--out JSON]
 
 Every labelled case under ``--root`` (default /work/data/brats/BraTS2023-SSA) is segmented twice with
 ``segment`` on the case's arrays: "as stored" (what main did before the model grid was introduced:
@@ -16,8 +16,9 @@ import sys
 import time
 from pathlib import Path
 
-import common
 import numpy as np
+
+from . import common
 
 REGIONS = ("TC", "WT", "ET")
 

@@ -1,6 +1,6 @@
 """Sliding-window overlap for brats-unet3d: validation Dice and inference time per overlap.
 
-    python benchmarks/overlap.py --brats-root DIR [--overlaps 0.25,0.5]
+    python -m benchmarks.overlap --brats-root DIR [--overlaps 0.25,0.5]
 
 Runs the shipped preprocessing, forward pass (Gaussian blending) and post-processing on each BraTS
 validation case once per overlap, and writes benchmarks/results/overlap.json, so the overlap used by
@@ -18,15 +18,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from common import RESULTS, add_common_args, brats_val_folders, machine_description, quick_cases, write_json  # noqa: E402
+from napari_brainseg.conventions import brats_labels_to_regions
+from napari_brainseg.engine.metrics import dice_per_channel
+from napari_brainseg.engine.preprocess import postprocess, preprocess_brats
+from napari_brainseg.engine.registry import get_spec, load_model
+from napari_brainseg.engine.window import predict_volume
+from napari_brainseg.io.cases import read_case
 
-from napari_brainseg.conventions import brats_labels_to_regions  # noqa: E402
-from napari_brainseg.engine.metrics import dice_per_channel  # noqa: E402
-from napari_brainseg.engine.preprocess import postprocess, preprocess_brats  # noqa: E402
-from napari_brainseg.engine.registry import get_spec, load_model  # noqa: E402
-from napari_brainseg.engine.window import predict_volume  # noqa: E402
-from napari_brainseg.io.cases import read_case  # noqa: E402
+from .common import (
+    RESULTS,
+    add_common_args,
+    brats_val_folders,
+    command_line,
+    machine_description,
+    quick_cases,
+    write_json,
+)
 
 
 def main(argv=None) -> int:
@@ -67,7 +74,7 @@ def main(argv=None) -> int:
     for overlap, s in summary.items():
         print(f"| {overlap} | {s['infer_s']:.2f} | {s['dice_TC']:.3f} | {s['dice_WT']:.3f} | {s['dice_ET']:.3f} |")
     out = args.out or (RESULTS / ("quick" if args.quick else "") / "overlap.json")
-    write_json(out, {"command": " ".join(["overlap.py", *(argv if argv is not None else sys.argv[1:])]),
+    write_json(out, {"command": command_line("overlap", argv),
                      "quick": args.quick, "machine": machine_description(), "per_case": rows, "mean": summary})
     print(f"wrote {out}")
     tmp.cleanup()

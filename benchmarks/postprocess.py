@@ -1,6 +1,6 @@
 """Post-processing choice: validation Dice (and BraTS HD95) of the shipped models per cleanup rule.
 
-    python benchmarks/postprocess.py --brats-root DIR [--fractions none,0.05,0.1,0.2,1]
+    python -m benchmarks.postprocess --brats-root DIR [--fractions none,0.05,0.1,0.2,1]
 
 Segments each validation case once through the shipped path (``segment_case`` with
 ``return_probabilities``), then applies ``transforms.postprocess`` with each
@@ -19,22 +19,22 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-from common import (  # noqa: E402
+from napari_brainseg.conventions import brats_labels_to_regions
+from napari_brainseg.engine.metrics import dice_per_channel, hd95_per_channel, overlap_metrics
+from napari_brainseg.engine.preprocess import postprocess
+from napari_brainseg.engine.registry import get_spec
+from napari_brainseg.engine.segment import segment_case
+
+from .common import (
     RESULTS,
     add_common_args,
     brats_val_folders,
+    command_line,
     lgg_val_folders,
     machine_description,
     quick_cases,
     write_json,
 )
-
-from napari_brainseg.conventions import brats_labels_to_regions  # noqa: E402
-from napari_brainseg.engine.metrics import dice_per_channel, hd95_per_channel, overlap_metrics  # noqa: E402
-from napari_brainseg.engine.preprocess import postprocess  # noqa: E402
-from napari_brainseg.engine.registry import get_spec  # noqa: E402
-from napari_brainseg.engine.segment import segment_case  # noqa: E402
 
 
 def _rules(text: str) -> dict[str, float | None]:
@@ -97,7 +97,7 @@ def main(argv=None) -> int:
         for rule, m in by_rule.items():
             print(f"| {rule} | " + " | ".join(f"{m[k]:.3f}" for k in keys) + " |")
     out = args.out or (RESULTS / ("quick" if args.quick else "") / "postprocess.json")
-    write_json(out, {"command": " ".join(["postprocess.py", *(argv if argv is not None else sys.argv[1:])]),
+    write_json(out, {"command": command_line("postprocess", argv),
                      "quick": args.quick, "machine": machine_description(), "shipped_fraction": {
                          m: get_spec(m).min_component_fraction for m in means}, "mean": means, "per_case": rows})
     tmp.cleanup()

@@ -2,7 +2,7 @@
 modalities on different grids), each segmented through ``segment_case`` and scored against the
 truth moved with it; the original prediction moved onto the same grid is the reference.
 
-    python benchmarks/real_scans.py --cases DIR [DIR ...] [--crop] [--variants NAME ...] [--out JSON]
+    python -m benchmarks.real_scans --cases DIR [DIR ...] [--crop] [--variants NAME ...] [--out JSON]
 
 The same variants as tests/test_real_scans.py (built by tests/scan_variants.py), on more cases.
 """
@@ -16,8 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import common
 import numpy as np
+
+from . import common
 
 REGIONS = ("TC", "WT", "ET")
 
@@ -40,11 +41,10 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=common.RESULTS / "real_scans.json")
     args = parser.parse_args(argv)
 
-    sys.path.insert(0, str(common.REPO))  # the variants are built by the tests' own helper
     from napari_brainseg.conventions import brats_labels_to_regions
     from napari_brainseg.engine.metrics import dice_per_channel
     from napari_brainseg.engine.segment import segment_case
-    from tests import scan_variants as variants
+    from tests import scan_variants as variants  # the variants are built by the tests' own helper
     from tests.test_real_scans import _on_grid_of
 
     def dice(labels, truth, convention):

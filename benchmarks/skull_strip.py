@@ -2,7 +2,7 @@
 does the engine see them as unstripped, and does the tumour (the manual FLAIR-abnormality mask) lie
 inside the brain mask it extracts?
 
-    python benchmarks/skull_strip.py [--lgg-root DIR] [--limit N] [--segment N] [--out JSON]
+    python -m benchmarks.skull_strip [--lgg-root DIR] [--limit N] [--segment N] [--out JSON]
 
 Each stack goes through the engine's own path for 3D inputs (``to_model_grid`` onto the BraTS model's
 1 mm LPS grid, ``zero_background``, ``strip_skull`` in 'auto' mode); the brain mask comes back onto the
@@ -20,8 +20,9 @@ import sys
 import time
 from pathlib import Path
 
-import common
 import numpy as np
+
+from . import common
 
 
 def main(argv=None) -> int:
@@ -32,7 +33,6 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=common.RESULTS / "skull_strip.json")
     args = parser.parse_args(argv)
 
-    sys.path.insert(0, str(common.REPO))  # the head volumes are built by the tests' own helper
     from napari_brainseg.engine.foreground import zero_background
     from napari_brainseg.engine.metrics import dice_per_channel
     from napari_brainseg.engine.model_grid import to_model_grid
@@ -92,7 +92,7 @@ def write(args, argv, rows, pixel_mm, commit) -> dict:
         "patients_below_0.95": sum(f < 0.95 for f in fractions),
     }
     out = {"machine": common.machine_description(), "commit": commit,
-           "command": "python benchmarks/skull_strip.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+           "command": common.command_line("skull_strip", argv),
            "assumed_voxel_mm": {"in_plane": pixel_mm, "slice": "160 mm / number of slices"},
            "summary": summary, "rows": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """End-to-end speed and peak memory: our API/CLI versus the reference pipelines, on the same machine.
 
-    python benchmarks/speed.py [--repeats 5] [--device cpu|cuda|all] [--brats-root DIR ...]
+    python -m benchmarks.speed [--repeats 5] [--device cpu|cuda|all] [--brats-root DIR ...]
                                [--only brats-case,brats-cohort,lgg-patient,lgg-batch]
                                [--configs ours-api,ours-cli,bundle,plain-swi] [--channels-last] [--compile]
                                [--out JSON] [--quick]
@@ -37,7 +37,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import common
+from . import common
 
 BRATS_BENCHES = ("brats-case", "brats-cohort")
 LGG_BENCHES = ("lgg-patient", "lgg-batch")
@@ -221,9 +221,9 @@ def launch(spec: dict, timeout: float | None) -> dict:
         json.dump(spec, fh)
         spec_path = fh.name
     result_path = spec_path + ".out"
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", spec_path, "--worker-out", result_path]
+    cmd = [*common.module_command("speed"), "--worker", spec_path, "--worker-out", result_path]
     started = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=common.REPO)
     wall = time.perf_counter() - started
     try:
         if proc.returncode != 0:
@@ -256,7 +256,7 @@ def pick_cases(args, tmp: Path) -> dict[str, list[str]]:
 
 
 def targets(runs: list[dict], accuracy_path: Path, cases: dict | None = None) -> tuple[dict, list[dict]]:
-    from references import BRATS_REFERENCES
+    from .references import BRATS_REFERENCES
 
     def get(bench, config, device):
         for r in runs:
@@ -388,7 +388,7 @@ def main(argv=None) -> int:
 
     payload = {
         "benchmark": "speed",
-        "command": " ".join([Path(sys.argv[0]).name] + (argv if argv is not None else sys.argv[1:])),
+        "command": common.command_line("speed", argv),
         "quick": args.quick,
         "repeats": repeats,
         "machine": common.machine_description(),
@@ -429,7 +429,7 @@ def main(argv=None) -> int:
     common.write_json(out, payload)
     shutil.rmtree(tmp, ignore_errors=True)
 
-    import report
+    from . import report
 
     print(report.render_speed(payload))
     print(f"\nwrote {out}")

@@ -1,6 +1,6 @@
 """bf16 autocast vs fp32 for one training step of each cross-validation config, on this CPU.
 
-    python benchmarks/train_precision.py [--threads 1] [--steps 3]
+    python -m benchmarks.train_precision [--threads 1] [--steps 3]
 
 One step = forward, DiceCELoss, backward and AdamW update on random input of the config's batch and
 patch (LGG 2.5D: 9 channels, 8 x 256^2; round-1 LGG: 3 channels, 16 x 128^2; BraTS: 4 channels,
@@ -19,12 +19,10 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).parents[1]))
-from common import RESULTS, machine_description, write_json  # noqa: E402
+from napari_brainseg.engine.registry import build_network
+from training.train import candidate_spec
 
-from napari_brainseg.engine.registry import build_network  # noqa: E402
-from training.train import candidate_spec  # noqa: E402
+from .common import RESULTS, command_line, machine_description, write_json
 
 CONFIGS = ["lgg-unet25d-cv", "lgg-unet2d-cv", "brats-unet3d-cv"]
 
@@ -68,7 +66,7 @@ def main(argv=None) -> int:
         row["bf16_speed_up"] = round(row["fp32_step_s"] / row["bf16_step_s"], 2)
         rows.append(row)
         print(json.dumps(row), flush=True)
-    write_json(RESULTS / "train_precision.json", {"command": "python benchmarks/train_precision.py " + " ".join(argv or sys.argv[1:]),
+    write_json(RESULTS / "train_precision.json", {"command": command_line("train_precision", argv),
                                                    "threads": args.threads, "steps": args.steps,
                                                    "machine": machine_description(), "runs": rows})
     return 0

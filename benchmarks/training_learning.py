@@ -1,6 +1,6 @@
 """Does a short training run learn? The margins of tests/test_training.py's learning test, measured.
 
-    PYTHONPATH=src:. python benchmarks/training_learning.py --cache CACHE [--seeds 0,1,2,3,4] [--steps 25]
+    python -m benchmarks.training_learning --cache CACHE [--seeds 0,1,2,3,4] [--steps 25]
 
 For each seed: the quick LGG config (training/configs/quick-lgg.json) with ``--steps`` iterations per
 epoch and that seed is trained with ``python -m training.train`` into a temporary folder; the per-epoch
@@ -21,10 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from common import REPO, RESULTS, machine_description, write_json  # noqa: E402
+from .common import REPO, RESULTS, command_line, machine_description, write_json
 
-sys.path.append(str(REPO))  # training/
 QUICK = REPO / "training" / "configs" / "quick-lgg.json"
 
 
@@ -94,7 +92,7 @@ def main(argv=None) -> int:
     write_json(args.output, {
         "what": "quick-lgg.json with iters_per_epoch=steps per seed: training loss per epoch, Dice of the untrained "
                 "(train.py's initial weights) and trained network on the patients it trained on",
-        "command": "python benchmarks/training_learning.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": command_line("training_learning", argv),
         "steps_per_epoch": args.steps, "per_seed": rows,
         "min_loss_drop": min(r["loss_drop"] for r in rows), "min_dice_gain": min(r["dice_gain"] for r in rows),
         "machine": machine_description(),

@@ -3,8 +3,8 @@
 out-of-fold predictions of the cross-validation models, and how many of the worst 10 % of cases (by
 Dice) are among the 10 % the score ranks least confident.
 
-    PYTHONPATH=src:<repo with training/> python benchmarks/uncertainty.py [--folds 0,1] [--cv-dir DIR]
-    python benchmarks/uncertainty.py --shipped      # fallback: lgg-unet2d on the round-1 validation split
+    PYTHONPATH=src:<repo with training/> python -m benchmarks.uncertainty [--folds 0,1] [--cv-dir DIR]
+    python -m benchmarks.uncertainty --shipped      # fallback: lgg-unet2d on the round-1 validation split
 
 Each finished fold k (``<cv-dir>/fold<k>.pt``, default the lgg-unet2d-cv campaign) is run on the
 held-out patients its record names (``fold<k>.json``: ``held_out_cases``, checked to be the fold of
@@ -28,11 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-from common import REPO, RESULTS, machine_description, write_json  # noqa: E402
-
-sys.path.append(str(REPO))  # training/ (a PYTHONPATH entry given first wins, e.g. the lead's working tree)
-
+from .common import REPO, RESULTS, command_line, machine_description, write_json
 
 
 def held_out_patients(record: dict, fold_patients: list[str], k: int) -> list[str]:
@@ -146,7 +142,7 @@ def run(args) -> dict:
         "what": "Spearman correlation of per-case scores with per-case Dice (TTA prediction); worst 10% by Dice "
                 "vs the 10% least confident. Primary score: confidence (mean pairwise Dice of the flip-TTA members), "
                 "chosen before these numbers were seen.",
-        "command": "python benchmarks/uncertainty.py " + " ".join(sys.argv[1:]),
+        "command": command_line("uncertainty", None),
         "cv_dir": None if args.shipped else str(args.cv_dir),
         "groups": sorted({r["group"] for r in rows}),
         "n_cases": len(rows),

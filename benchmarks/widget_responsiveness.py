@@ -1,6 +1,6 @@
 """Widget responsiveness: the longest event-loop stall while a BraTS case segments in the napari widget.
 
-    python benchmarks/widget_responsiveness.py [--case DIR | --brats-root DIR ...] [--repeats 1]
+    python -m benchmarks.widget_responsiveness [--case DIR | --brats-root DIR ...] [--repeats 1]
                                                [--device cpu] [--interval-ms 20] [--target-ms 100]
                                                [--out JSON] [--quick]
 
@@ -25,8 +25,9 @@ import threading
 import time
 from pathlib import Path
 
-import common
 import numpy as np
+
+from . import common
 
 
 def _ensure_display(argv: list[str]) -> None:
@@ -36,8 +37,8 @@ def _ensure_display(argv: list[str]) -> None:
     if not xvfb:
         raise SystemExit("no $DISPLAY and no xvfb-run: install Xvfb or set QT_QPA_PLATFORM=offscreen")
     env = dict(os.environ, BRAINSEG_NO_XVFB="1")
-    cmd = [xvfb, "-a", "-s", "-screen 0 1280x1024x24", sys.executable, str(Path(__file__).resolve()), *argv]
-    sys.exit(subprocess.run(cmd, env=env).returncode)
+    cmd = [xvfb, "-a", "-s", "-screen 0 1280x1024x24", *common.module_command("widget_responsiveness"), *argv]
+    sys.exit(subprocess.run(cmd, env=env, cwd=common.REPO).returncode)
 
 
 class TickRecorder:
@@ -225,7 +226,7 @@ def main(argv=None) -> int:
               f"{run['inference_max_gap_ms']} ms, adding the layer {run['adding_max_gap_ms']} ms)", file=sys.stderr)
     payload = {
         "benchmark": "widget",
-        "command": " ".join(["widget_responsiveness.py"] + argv),
+        "command": common.command_line("widget_responsiveness", argv),
         "quick": args.quick,
         "machine": common.machine_description(),
         "models": common.model_cards(),
@@ -242,7 +243,7 @@ def main(argv=None) -> int:
     common.write_json(out, payload)
     tmp.cleanup()
 
-    import report
+    from . import report
 
     print(report.render_widget(payload))
     print(f"\nwrote {out}")

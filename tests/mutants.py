@@ -1,4 +1,4 @@
-"""Deliberate bugs for the mutation check (``python benchmarks/mutations.py``); never active in a normal run.
+"""Deliberate bugs for the mutation check (``python -m benchmarks.mutations``); never active in a normal run.
 
 A pytest plugin: ``pytest -p tests.mutants --mutant NAME ...`` breaks one thing in the package before the
 tests are collected, so the tests that still pass are the ones blind to that bug. Each mutant is a bug an

@@ -19,11 +19,11 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .engine.startup import import_engine, import_engine_in_background
 from .errors import BrainsegInputError, first_line
 from .io.claim import check_fits
 from .io.signals import exit_status, signals_as_interrupts
@@ -109,19 +109,6 @@ class ProgressBar:
             self.stream.flush()
 
 
-def _import_engine_in_background() -> None:
-    """Import torch and MONAI (about 5 s, most of a one-case run's start-up) in a thread while the first
-    case is found and read; the first segment_case import then waits only for what is left."""
-
-    def work():
-        try:
-            import napari_brainseg.engine.segment  # noqa: F401
-        except Exception:  # noqa: BLE001 - a broken install is reported by the case that needs the engine
-            pass
-
-    threading.Thread(target=work, name="brainseg-engine-import", daemon=True).start()
-
-
 def predict_one(case_input: CaseInput, args) -> list[str]:
     from .io.cases import read_case, write_result
     from .io.overlay import write_overlay_png
@@ -159,6 +146,7 @@ def predict_one(case_input: CaseInput, args) -> list[str]:
         overwrite = True
     elif existing and not overwrite:
         raise BrainsegInputError(f"{existing[0]} already exists; pass --overwrite to replace it (or --skip-existing)")
+    import_engine(lean=getattr(args, "own_process", False))
     from .engine.segment import segment_case
 
     bar = ProgressBar(f"{name}")
@@ -226,7 +214,7 @@ def run_predict(args) -> int:
         resolve_device(args.device)
     remove_stale(args.output)  # temporaries of an earlier run that was killed
     stdout = StdoutLines()
-    _import_engine_in_background()
+    import_engine_in_background(lean=getattr(args, "own_process", False))
     with tempfile.TemporaryDirectory(prefix="brainseg-sample-") as tmp:
         inputs = list(args.inputs)
         if args.sample:
@@ -317,6 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    args.own_process = argv is None  # the console script, not a call from Python (tests, notebooks)
     if hasattr(args, "series"):
         args.series = dict(args.series)
     try:

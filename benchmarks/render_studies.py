@@ -1,0 +1,99 @@
+"""Markdown for the smaller benchmark studies (one function per results file), used by ``benchmarks.report``.
+
+Each takes the parsed JSON and returns a titled section; the machine line comes from ``report``.
+"""
+
+from __future__ import annotations
+
+from .format import fmt, machine_line
+
+REGIONS = ("TC", "WT", "ET")
+
+
+def _section(title: str, payload: dict, intro: str, header: list[str], rows: list[list]) -> str:
+    lines = [f"### {title}", "", machine_line(payload), ""]
+    if intro:
+        lines += [intro, ""]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def render_overlap(payload: dict) -> str:
+    rows = [[k, fmt(v["infer_s"], 2), *(fmt(v[f"dice_{r}"]) for r in REGIONS)] for k, v in payload["mean"].items()]
+    return _section("Sliding-window overlap (brats-unet3d)", payload, "Mean over the validation cases.",
+                    ["overlap", "inference s", "Dice TC", "Dice WT", "Dice ET"], rows)
+
+
+def render_postprocess(payload: dict) -> str:
+    rows = []
+    for model, by_rule in payload["mean"].items():
+        shipped = payload.get("shipped_fraction", {}).get(model)
+        for rule, m in by_rule.items():
+            dice = " / ".join(fmt(m[f"dice_{r}"]) for r in REGIONS) if "dice_TC" in m else fmt(m["dice"])
+            hd95 = " / ".join(fmt(m[f"hd95_{r}"], 1) for r in REGIONS) if "hd95_TC" in m else "-"
+            mark = " (shipped)" if str(shipped) == rule else ""
+            rows.append([model, f"{rule}{mark}", dice, hd95, m.get("cases")])
+    return _section("Component clean-up rule", payload,
+                    "Components smaller than this fraction of the largest are dropped ('none': keep all; 1: largest only).",
+                    ["model", "rule", "Dice (TC / WT / ET)", "HD95 mm (TC / WT / ET)", "cases"], rows)
+
+
+def render_orientation(payload: dict) -> str:
+    rows = [[c["case"], c["axcodes"], *(fmt(c["as_stored"][r]) for r in REGIONS), *(fmt(c["model_grid"][r]) for r in REGIONS)]
+            for c in payload["cases"]]
+    mean = payload["mean"]
+    rows.append(["**mean**", "", *(fmt(mean["as_stored"][r]) for r in REGIONS), *(fmt(mean["model_grid"][r]) for r in REGIONS)])
+    return _section("Orientation: as stored vs through the model grid", payload, f"Cases under `{payload.get('root')}`.",
+                    ["case", "axcodes", "stored TC", "stored WT", "stored ET", "grid TC", "grid WT", "grid ET"], rows)
+
+
+def render_real_scans(payload: dict) -> str:
+    rows = [[r["case"], r["variant"], " / ".join(fmt(r["variant_dice"].get(k)) for k in REGIONS),
+             " / ".join(fmt(r["reference"].get(k)) for k in REGIONS), fmt(r.get("mean_change"))] for r in payload["rows"]]
+    return _section("Real-scan variants", payload, "Dice (TC / WT / ET) of each variant against the reference run.",
+                    ["case", "variant", "variant Dice", "reference Dice", "mean change"], rows)
+
+
+def render_mutations(payload: dict) -> str:
+    rows = [[name, len(m["tests"]), len(m["killed_by"]), ", ".join(m["survived_in"]) or "-", "**killed**" if m["killed"] else "**survived**"]
+            for name, m in payload["mutants"].items()]
+    base = payload.get("baseline", {})
+    return _section("Mutation check", payload, f"Unbroken baseline: all guard tests pass: {fmt(base.get('all_passed'))}.",
+                    ["mutant", "guard tests", "failed (killed it)", "passed anyway", "verdict"], rows)
+
+
+def render_network_step(payload: dict) -> str:
+    rows = [[r["network"], fmt(r["parameters_m"], 2), fmt(r["median_step_s"], 3)] for r in payload["runs"]]
+    return _section("Training step per network", payload,
+                    f"Forward + backward, batch {payload.get('batch')}, {payload.get('precision')}, {payload.get('threads')} thread(s).",
+                    ["network", "parameters (M)", "median step s"], rows)
+
+
+def render_uncertainty(payload: dict) -> str:
+    rows = [[score, fmt(s["spearman_rho"], 2), f"{s['worst_flagged']} of {s['n_worst_10pct']}"]
+            for score, s in payload["summary"].items()]
+    return _section("Confidence vs Dice", payload, f"{payload.get('what')} Groups: {', '.join(payload.get('groups', []))}; "
+                    f"{payload.get('n_cases')} cases.", ["score", "Spearman rho with Dice", "worst 10 % flagged"], rows)
+
+
+def render_cli_startup(payload: dict) -> str:
+    rows = [[name, run.get("tree"), fmt(run.get("cpu_s"), 2), fmt(run.get("wall_s"), 2), fmt(run.get("peak_mib"), 0),
+             run.get("runs", "-")] for name, run in (("before", payload["before"]), ("after", payload["after"]))]
+    return _section("CLI start-up (one BraTS case, whole process)", payload,
+                    f"{payload.get('what')} {payload.get('how', '')}",
+                    ["tree", "commit", "CPU s (median)", "wall s (median)", "peak MiB", "runs"], rows)
+
+
+def render_train_precision(payload: dict) -> str:
+    rows = [[r["config"], r["batch"], "x".join(map(str, r["patch"])), fmt(r["fp32_step_s"], 3), fmt(r["bf16_step_s"], 3),
+             fmt(r["bf16_speed_up"], 2)] for r in payload["runs"]]
+    return _section("Training step: fp32 vs bf16", payload, f"Minimum of {payload.get('steps')} steps, {payload.get('threads')} thread(s).",
+                    ["config", "batch", "patch", "fp32 s", "bf16 s", "bf16 speed-up"], rows)
+
+
+RENDERERS = {
+    "overlap": render_overlap, "postprocess": render_postprocess, "orientation": render_orientation,
+    "real_scans": render_real_scans, "mutations": render_mutations, "network_step": render_network_step,
+    "uncertainty": render_uncertainty, "cli_startup": render_cli_startup, "train_precision": render_train_precision,
+}
