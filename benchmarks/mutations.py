@@ -39,14 +39,14 @@ GUARDS = {
     "lgg-channels-reversed": [
         "tests/test_cli.py::test_cohort_with_a_broken_case",
         "tests/test_widget.py::test_lgg_patient_run",
-        "tests/test_inference.py::test_segment_case_and_write_result",
+        "tests/test_api.py::test_segment_case_and_write_result",
     ],
     "tta-noop": [
-        "tests/test_inference.py::test_tta_is_the_mean_over_mirrored_inputs",
+        "tests/test_api.py::test_tta_is_the_mean_over_mirrored_inputs",
     ],
     "nan-cleanup-off": [
-        "tests/test_inference.py::test_nan_voxels_are_background",
-        "tests/test_hardening_api.py::test_inf_voxels_in_a_volume_are_background",
+        "tests/test_api.py::test_nan_voxels_are_background",
+        "tests/test_api.py::test_inf_voxels_in_a_volume_are_background",
     ],
     "empty-model": [
         "tests/test_widget.py::test_lgg_single_rgb_slice",

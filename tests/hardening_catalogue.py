@@ -2,7 +2,7 @@
 
 The table in ``docs/troubleshooting.md`` (linked from the README) is generated from this list;
 ``tests/test_hardening_catalogue.py`` checks that the table is current, that every named test exists, and
-that every hardening test is listed. Regenerate the table after adding a row:
+that every hardening test (marked ``@pytest.mark.hardening``, or in a test_hardening_* module) is listed. Regenerate the table after adding a row:
 ``python -m tests.hardening_catalogue --write-docs``
 """
 
@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 R = "tests/test_hardening_readers.py::"
-A = "tests/test_hardening_api.py::"
+A = "tests/test_api.py::"
 C = "tests/test_hardening_cli.py::"
 W = "tests/test_hardening_widget.py::"
 K = "tests/test_hardening_weights.py::"
@@ -87,8 +87,8 @@ CATALOGUE: list[tuple[str, str, str, str]] = [
     ("api", "`BRAINSEG_MAX_VOXELS` set low / to a non-number", "the limit applies and is named; `BRAINSEG_MAX_VOXELS='lots' is not a whole number of voxels`", A + "test_max_voxels_is_configurable"),
     ("api", "huge case on disk (headers say 512x512x400)", "`read_case`: `<file> is too large to segment: 512 x 512 x 400 ...`, from the headers alone", A + "test_huge_case_on_disk_refused_from_its_header"),
     ("api", "3 of 4 modalities", "`<folder>: missing modality t2 (t2)`", A + "test_three_of_four_modalities"),
-    ("api", "modality arrays of different shapes", "`the input channels have different shapes (...)`", "tests/test_inference.py::test_bad_inputs_give_one_line_errors"),
-    ("api", "NaN voxels in an LGG slice", "segments; NaN is background; message `the image holds NaN/Inf voxels ...`", "tests/test_inference.py::test_nan_voxels_are_background"),
+    ("api", "modality arrays of different shapes", "`the input channels have different shapes (...)`", A + "test_bad_inputs_give_one_line_errors"),
+    ("api", "NaN voxels in an LGG slice", "segments; NaN is background; message `the image holds NaN/Inf voxels ...`", A + "test_nan_voxels_are_background"),
     ("api", "NaN/Inf/1e38 voxels in a volume", "segments; message `the image holds NaN/Inf voxels; they were treated as background`", A + "test_inf_voxels_in_a_volume_are_background"),
     ("api", "constant (all-zero) image", "empty labels; message `the image is constant (no contrast) ...`", A + "test_all_zero_image_gives_empty_labels_and_says_so"),
     ("api", "3D (Z, H, W, 3) stack or three (Z, H, W) arrays into lgg-unet2d", "valid: segmented slice by slice, both forms identical", A + "test_3d_stack_into_2d_model_is_slice_wise"),
@@ -100,7 +100,7 @@ CATALOGUE: list[tuple[str, str, str, str]] = [
     ("api", "negative labels to the writer", "written as signed int16, values kept", A + "test_negative_labels_written_as_signed_integers"),
     ("api", "read-only output folder", "`<folder>: the output folder is not writable; choose another one`; nothing written", A + "test_read_only_output_folder"),
     ("api", "`write_result` into a path that is a file", "`<path>: the output path is a file, not a folder`; a missing folder is created, as by the CLI", "tests/test_readme_examples.py::test_write_result_refuses_a_file_as_output_folder"),
-    ("api", "CUDA out of memory", "retried with batch size 1, then on the CPU; each fallback is a message on the result", "tests/test_inference.py::test_cuda_oom_retries_smaller_then_cpu"),
+    ("api", "CUDA out of memory", "retried with batch size 1, then on the CPU; each fallback is a message on the result", A + "test_cuda_oom_retries_smaller_then_cpu"),
     ("training", "resuming a checkpoint with another config (e.g. a quick config on the real run)", "`error: <checkpoint> was written with another configuration than <config>; ...`; checkpoint untouched", "tests/test_training.py::test_resume_refuses_a_checkpoint_of_another_config"),
     # ---- model weights
     ("weights", "weights file missing", "`model lgg-unet2d: weights file ... is missing; reinstall the package`", WEIGHTS.format("weights-missing")),

@@ -10,7 +10,9 @@ import re
 from .conftest import REPO
 from .hardening_catalogue import CATALOGUE, TROUBLESHOOTING, table_block
 
-SURFACES = ("readers", "api", "cli", "widget", "weights", "faults")
+SURFACES = ("readers", "cli", "widget", "weights", "faults")  # tests/test_hardening_<surface>.py: all hardening
+# modules filed by subject, where only the tests marked @pytest.mark.hardening are rows
+SUBJECTS = ("test_api",)
 # hardening tests that check the test set-up itself rather than a bad input
 NOT_IN_CATALOGUE = {
     "tests/test_hardening_weights.py::test_good_copy_loads",
@@ -18,15 +20,19 @@ NOT_IN_CATALOGUE = {
 }
 
 
-def _test_ids(module_name: str) -> set[str]:
-    """``path::function`` or ``path::function[id]`` for every test in a hardening module."""
+def _test_ids(module_name: str, marked_only: bool = False) -> set[str]:
+    """``path::function`` or ``path::function[id]`` for every test in a module (``marked_only``: every
+    test marked ``hardening``)."""
     module = importlib.import_module(f"tests.{module_name}")
     path = f"tests/{module_name}.py"
     ids = set()
     for name, func in vars(module).items():
         if not name.startswith("test_") or not callable(func) or func.__module__ != module.__name__:
             continue
-        params = [m for m in getattr(func, "pytestmark", []) if m.name == "parametrize"]
+        marks = getattr(func, "pytestmark", [])
+        if marked_only and not any(m.name == "hardening" for m in marks):
+            continue
+        params = [m for m in marks if m.name == "parametrize"]
         if params:
             ids |= {f"{path}::{name}[{i}]" for i in params[0].kwargs["ids"]}
         else:
@@ -42,7 +48,8 @@ def test_at_least_40_entries_with_unique_tests():
 
 def test_every_hardening_test_is_catalogued_and_every_row_exists():
     listed = {row[3] for row in CATALOGUE}
-    hardening = set().union(*(_test_ids(f"test_hardening_{s}") for s in SURFACES))
+    hardening = set().union(*(_test_ids(f"test_hardening_{s}") for s in SURFACES),
+                            *(_test_ids(m, marked_only=True) for m in SUBJECTS))
     assert sorted(hardening - listed - NOT_IN_CATALOGUE) == []
     for test in listed - hardening:  # rows naming tests in the other modules
         path, _, node = test.partition("::")
