@@ -54,7 +54,7 @@ GUARDS = {
     ],
     "generic-reader-error": [
         "tests/test_bad_input.py",
-        "tests/test_hardening_readers.py::test_refused_with_one_line",
+        "tests/test_bad_input.py::test_refused_with_one_line",
     ],
 }
 

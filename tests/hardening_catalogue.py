@@ -12,7 +12,8 @@ import re
 import sys
 from pathlib import Path
 
-R = "tests/test_hardening_readers.py::"
+R = "tests/test_bad_input.py::"  # readers refusing bad files
+V = "tests/test_readers.py::"  # readers opening odd-but-valid files
 A = "tests/test_api.py::"
 C = "tests/test_hardening_cli.py::"
 W = "tests/test_hardening_widget.py::"
@@ -42,8 +43,8 @@ CATALOGUE: list[tuple[str, str, str, str]] = [
     ("reader", "header declaring 512x512x400 in a small `.nii.gz`", "`<file>: the header declares a (512, 512, 400) volume that this N-byte file cannot hold`", REFUSED_R.format("header-declares-huge-volume-gz")),
     ("reader", "complex-valued voxels", "`<file>: unsupported voxel type complex64`", REFUSED_R.format("complex-voxels")),
     ("reader", "volume with a zero-length axis", "`<file>: the volume is empty (shape ...)`", REFUSED_R.format("empty-volume")),
-    ("reader", "NaN/Inf voxels", "opens; contrast limits from the finite voxels", R + "test_nan_inf_voxels_open_with_finite_contrast"),
-    ("reader", "constant (all-zero) image named as a modality", "opens as an image (not as labels), contrast 0..1", R + "test_all_zero_image_opens"),
+    ("reader", "NaN/Inf voxels", "opens; contrast limits from the finite voxels", V + "test_nan_inf_voxels_open_with_finite_contrast"),
+    ("reader", "constant (all-zero) image named as a modality", "opens as an image (not as labels), contrast 0..1", V + "test_all_zero_image_opens"),
     ("reader", "modalities on different grids (shapes, voxel sizes, affines)", "resampled onto the FLAIR grid by world coordinates; one warning per file says so (`--register` co-registers them first)", "tests/test_bad_input.py::test_modalities_on_another_grid_are_resampled"),
     ("reader", "DICOM exam where a sequence is not recognised, or `--series` names no series", "`no T2 series recognised among <series>; name it with --series t2=...`; `--series flair=SE009: no series match; the exam holds <series>`", "tests/test_dicom.py::test_series_recognised_from_descriptions_and_overridden"),
     ("reader", "background not exactly 0 (offset, noise)", "segmented; the brain found from intensity statistics; a note says so", "tests/test_real_scans.py::test_variant_segments_like_the_original"),
@@ -58,7 +59,7 @@ CATALOGUE: list[tuple[str, str, str, str]] = [
     ("reader", "non-integer labels in a case's segmentation", "`<seg file>: segmentation holds non-integer values`", REFUSED_R.format("seg-non-integer-in-case")),
     ("reader", "negative labels in a case's segmentation", "`<seg file>: segmentation labels outside 0..255 (-1..0)`", REFUSED_R.format("seg-negative-in-case")),
     ("reader", "segmentation on another grid than the images", "`<seg file>: segmentation shape (...) differs from the images' (...)`", REFUSED_R.format("seg-wrong-shape-in-case")),
-    ("reader", "fractional values in a single `*_seg.nii.gz`", "opens as an image, warning `... holds non-integer values; opened as an image`", R + "test_fractional_seg_file_opens_as_image_with_warning"),
+    ("reader", "fractional values in a single `*_seg.nii.gz`", "opens as an image, warning `... holds non-integer values; opened as an image`", V + "test_fractional_seg_file_opens_as_image_with_warning"),
     ("reader", "LGG slice with 1 channel (grey)", "`<file>: expected a 3-channel slice (...), found shape (256, 256)`", "tests/test_bad_input.py::test_tif_with_the_wrong_shape"),
     ("reader", "LGG slice with 2 channels", "`<file>: expected a 3-channel slice (...), found shape (32, 32, 2)`", REFUSED_R.format("lgg-2-channels")),
     ("reader", "LGG RGBA slice (4 channels)", "`<file>: expected a 3-channel slice (...), found shape (32, 32, 4)`", REFUSED_R.format("lgg-rgba-slice")),
@@ -66,8 +67,8 @@ CATALOGUE: list[tuple[str, str, str, str]] = [
     ("reader", "float LGG TIFF", "`<file>: expected 8-bit channels as in kaggle_3m, found float32`", REFUSED_R.format("lgg-float-tif")),
     ("reader", "multi-page TIFF named like a slice", "`<file>: the TIFF holds 4 pages; kaggle_3m stores one slice per file`", REFUSED_R.format("lgg-multipage-tif")),
     ("reader", "LGG mask of another size than its slice", "`<mask>: mask shape (16, 16) differs from the slice's (32, 32)`", REFUSED_R.format("lgg-mask-size-mismatch")),
-    ("reader", "anisotropic, oblique affine", "opens with z/y/x scale; labels saved back with the identical affine, sform/qform and zooms", R + "test_anisotropic_oblique_round_trip_is_exact"),
-    ("reader", "paths with spaces and non-ASCII characters", "open normally", R + "test_paths_with_spaces_and_non_ascii"),
+    ("reader", "anisotropic, oblique affine", "opens with z/y/x scale; labels saved back with the identical affine, sform/qform and zooms", V + "test_anisotropic_oblique_round_trip_is_exact"),
+    ("reader", "paths with spaces and non-ASCII characters", "open normally", V + "test_paths_with_spaces_and_non_ascii"),
     ("reader", "a bad file dropped on the viewer", "one reader error; no layer added, viewer usable", "tests/test_viewer.py::test_bad_input_adds_no_layers"),
     ("reader", "fuzz: random bytes of a real NIfTI header overwritten, file cut at random (60 cases)", "valid data or one `BrainsegInputError` line, never another exception", R + "test_fuzz_nifti_header"),
     ("reader", "fuzz: random bytes of a TIFF overwritten, file cut at random (60 cases)", "valid (H, W, 3) uint8 or one `BrainsegInputError` line", R + "test_fuzz_tiff_bytes"),

@@ -10,9 +10,9 @@ import re
 from .conftest import REPO
 from .hardening_catalogue import CATALOGUE, TROUBLESHOOTING, table_block
 
-SURFACES = ("readers", "cli", "widget", "weights", "faults")  # tests/test_hardening_<surface>.py: all hardening
+SURFACES = ("cli", "widget", "weights", "faults")  # tests/test_hardening_<surface>.py: all hardening
 # modules filed by subject, where only the tests marked @pytest.mark.hardening are rows
-SUBJECTS = ("test_api",)
+SUBJECTS = ("test_api", "test_readers", "test_bad_input")
 # hardening tests that check the test set-up itself rather than a bad input
 NOT_IN_CATALOGUE = {
     "tests/test_hardening_weights.py::test_good_copy_loads",

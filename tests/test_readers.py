@@ -1,5 +1,9 @@
 """Reader contributions on real BraTS / LGG files: layer names, data, geometry, labels, and None for
-paths that belong to other readers."""
+paths that belong to other readers; and odd-but-valid files (NaN/Inf voxels, all-zero images, fractional
+seg files, oblique anisotropic geometry, paths with spaces and non-ASCII) that open correctly.
+
+Tests marked ``hardening`` are rows of the troubleshooting table (``tests/hardening_catalogue.py``).
+"""
 
 from __future__ import annotations
 
@@ -12,9 +16,17 @@ import tifffile
 
 from napari_brainseg import conventions
 from napari_brainseg.io.lgg import CHANNELS
+from napari_brainseg.io.writer import write_labels
 from napari_brainseg.plugin.readers import get_reader
 
 from .conftest import BRATS18_CASE, BRATS23_CASE, LGG_PATIENT
+from .hardening_data import (
+    OBLIQUE_AFFINE,
+    brain_volume,
+    write_brats_case,
+    write_lgg_patient,
+    write_nifti,
+)
 from .helpers import copy_case, gunzip, layers_by_name, nibabel_zyx
 
 
@@ -226,3 +238,57 @@ def test_copy_with_unrelated_files_still_reads(brats18_case, tmp_path):
     (case / "notes.txt").write_text("radiologist notes")
     shutil.copy(case / f"{BRATS18_CASE}_seg.nii.gz", case / "backup.nii.gz")
     assert len(read(case)) == 5
+
+
+# ------------------------------------------------------------------------------ hardening: odd but valid
+
+
+@pytest.mark.hardening
+def test_nan_inf_voxels_open_with_finite_contrast(tmp_path):
+    data = brain_volume().astype(np.float32)
+    data[0, 0, :3] = (np.nan, np.inf, -np.inf)
+    (layer,) = get_reader(str(tmp_path / "x_flair.nii"))(str(write_nifti(tmp_path / "x_flair.nii", data)))
+    lo, hi = layer[1]["contrast_limits"]
+    assert np.isfinite([lo, hi]).all() and hi > lo and layer[2] == "image"
+
+
+@pytest.mark.hardening
+def test_all_zero_image_opens(tmp_path):
+    path = write_nifti(tmp_path / "blank_t1.nii.gz", np.zeros((8, 8, 8), np.int16))
+    (layer,) = get_reader(str(path))(str(path))
+    assert layer[2] == "image" and layer[1]["contrast_limits"] == (0.0, 1.0)
+
+
+@pytest.mark.hardening
+def test_fractional_seg_file_opens_as_image_with_warning(tmp_path):
+    path = write_nifti(tmp_path / "case_seg.nii.gz", np.full((8, 8, 8), 0.5, np.float32))
+    with pytest.warns(UserWarning, match="non-integer"):
+        (layer,) = get_reader(str(path))(str(path))
+    assert layer[2] == "image"
+
+
+@pytest.mark.hardening
+def test_anisotropic_oblique_round_trip_is_exact(tmp_path):
+    """Reader -> labels layer -> writer: same affine (bit for bit), sform/qform, zooms and shape."""
+    seg = np.zeros((20, 24, 16), np.uint8)
+    seg[4:9, 6:10, 3:7] = 2
+    folder = write_brats_case(tmp_path / "in", affine=OBLIQUE_AFFINE, seg=seg)
+    layers = {kwargs["name"]: (data, kwargs) for data, kwargs, _ in get_reader(str(folder))(str(folder))}
+    data, kwargs = layers["Brats18_Tiny_1 seg"]
+    np.testing.assert_allclose(kwargs["scale"], (3.0, 1.1, 0.9), rtol=1e-6)
+    out = write_labels(tmp_path / "out.nii.gz", data, kwargs["metadata"])[0]
+    source, written = nib.load(str(folder / "Brats18_Tiny_1_seg.nii.gz")), nib.load(out)
+    assert np.array_equal(written.affine, source.affine)
+    assert np.array_equal(written.header.get_sform(), source.header.get_sform())
+    assert np.allclose(written.header.get_qform(), source.header.get_qform(), atol=1e-5)
+    assert written.header.get_zooms() == source.header.get_zooms()
+    np.testing.assert_array_equal(np.asarray(written.dataobj), seg)
+
+
+@pytest.mark.hardening
+def test_paths_with_spaces_and_non_ascii(tmp_path):
+    parent = tmp_path / "my scans" / "Ünïcødé 病例"
+    brats = write_brats_case(parent)
+    lgg = write_lgg_patient(parent)
+    assert len(get_reader(str(brats))(str(brats))) == 4
+    assert len(get_reader(str(lgg))(str(lgg))) == 4  # three sequences + mask
