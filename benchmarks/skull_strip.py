@@ -3,13 +3,16 @@ does the engine see them as unstripped, and does the tumour (the manual FLAIR-ab
 inside the brain mask it extracts?
 
     python -m benchmarks.skull_strip [--lgg-root DIR] [--limit N] [--segment N] [--out JSON]
+    python -m benchmarks.skull_strip --brats DIR [DIR ...] [--out JSON]   # skull-stripped cases: untouched?
 
 Each stack goes through the engine's own path for 3D inputs (``to_model_grid`` onto the BraTS model's
 1 mm LPS grid, ``zero_background``, ``strip_skull`` in 'auto' mode); the brain mask comes back onto the
 stack's grid (nearest) and is compared with the tumour mask there. The voxel size is assumed
 (tests/lgg_heads.py): kaggle_3m carries none. ``--segment N``: for the first N patients also run the
 BraTS model on the head with and without stripping (FLAIR stands in for the missing T2) and report its
-whole-tumour volume outside the brain mask and its WT Dice against the LGG mask.
+whole-tumour volume outside the brain mask and its WT Dice against the LGG mask. ``--brats``: the
+foreground volume of skull-stripped BraTS case folders (found below each DIR), which must stay under the
+threshold so that they are never stripped.
 """
 
 from __future__ import annotations
@@ -30,8 +33,12 @@ def main(argv=None) -> int:
     parser.add_argument("--lgg-root", type=Path, default=common.DEFAULT_DATA / "lgg" / "kaggle_3m")
     parser.add_argument("--limit", type=int, default=None, help="only the first N patients (sorted by name)")
     parser.add_argument("--segment", type=int, default=0, metavar="N", help="also segment the first N heads")
-    parser.add_argument("--out", type=Path, default=common.RESULTS / "skull_strip.json")
+    parser.add_argument("--brats", type=Path, nargs="+", metavar="DIR", help="measure BraTS case folders instead")
+    parser.add_argument("--out", type=Path, default=None, help="default: results/skull_strip[_brats].json")
     args = parser.parse_args(argv)
+    if args.brats:
+        return brats_margin(args, argv)
+    args.out = args.out or common.RESULTS / "skull_strip.json"
 
     from napari_brainseg.engine.foreground import zero_background
     from napari_brainseg.engine.metrics import dice_per_channel
@@ -98,6 +105,39 @@ def write(args, argv, rows, pixel_mm, commit) -> dict:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1))
     return summary
+
+
+
+def brats_margin(args, argv) -> int:
+    """Foreground volume on the model grid of every BraTS case folder below ``args.brats``, as strip_skull sees it."""
+    from napari_brainseg.engine.foreground import zero_background
+    from napari_brainseg.engine.model_grid import to_model_grid
+    from napari_brainseg.engine.registry import BRATS_MODEL, get_spec
+    from napari_brainseg.engine.skull_strip import MAX_BRAIN_ML, foreground_ml
+    from napari_brainseg.io.brats import find_case_files, read_brats_case
+
+    spec, rows, commit = get_spec(BRATS_MODEL), [], common.git_commit()
+    folders = sorted({p.parent for root in args.brats for p in root.rglob("*.nii*")})
+    for folder in folders:
+        files = find_case_files(folder)
+        if files is None or len(files.images) < 4:
+            continue  # not a case folder, or one the 3D model cannot run on
+        case = read_brats_case(folder)
+        on_grid, _ = to_model_grid(case.model_input(), spec, affine=case.affine)
+        cleaned, foreground = zero_background(on_grid)
+        rows.append({"case": case.case_id, "foreground_ml": round(foreground_ml(cleaned, foreground.mask, spec.spacing_mm), 1),
+                     "exact_zero_background": foreground.exact_zero_background})
+        print(json.dumps(rows[-1]), flush=True)
+    largest = max(rows, key=lambda r: r["foreground_ml"])
+    out = {"machine": common.machine_description(), "commit": commit,
+           "command": common.command_line("skull_strip", argv),
+           "threshold_ml": MAX_BRAIN_ML, "cases": len(rows), "largest": largest,
+           "would_be_stripped": [r["case"] for r in rows if r["foreground_ml"] > MAX_BRAIN_ML], "rows": rows}
+    out_path = args.out or common.RESULTS / "skull_strip_brats.json"
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(out, indent=1))
+    print(json.dumps({k: out[k] for k in ("cases", "largest", "would_be_stripped")}))
+    return 0
 
 
 if __name__ == "__main__":
