@@ -2,33 +2,15 @@
 coordinates (DICOM LPS, listed S, P, L for napari's z, y, x), so series acquired on different grids
 overlay where they were in the scanner.
 
-A layer's ``scale`` is the series' voxel size and its ``affine`` the remaining rotation and origin,
-so tools reading ``scale`` still get millimetres; ``metadata["nifti_affine"]`` / ``["nifti_header"]``
-let the widget bring the series to the model's orientation and the NIfTI writer save labels on it.
+A layer's ``scale`` is the series' voxel size, ``translate`` its origin and ``affine`` the remaining
+rotation (``placement``, as for NIfTI files), so tools reading ``scale`` still get millimetres;
+``metadata["nifti_affine"]`` / ``["nifti_header"]`` let the widget bring the series to the model's orientation and the NIfTI writer save labels on it.
 """
 
 from __future__ import annotations
 
-import numpy as np
-
-from ..io.dicom import (
-    MODALITY_NAMES,
-    find_series,
-    guess_modality,
-    napari_affine,
-    read_series,
-)
-from ..io.nifti import Volume
+from ..io.dicom import MODALITY_NAMES, find_series, guess_modality, read_series
 from .readers import image_layer
-
-
-def _layer_geometry(volume: Volume) -> tuple[tuple, np.ndarray]:
-    """(scale, affine) with ``affine @ diag(scale)`` the series' napari affine."""
-    full = napari_affine(volume.affine)
-    scale = np.linalg.norm(full[:3, :3], axis=0)
-    rest = full.copy()
-    rest[:3, :3] = full[:3, :3] / scale
-    return tuple(float(s) for s in scale), rest
 
 
 def read_dicom_folder(path) -> list[tuple]:
@@ -40,7 +22,6 @@ def read_dicom_folder(path) -> list[tuple]:
     for series in find_series(folder):
         volume = read_series(series)
         modality = guess_modality(series.description)
-        scale, affine = _layer_geometry(volume)
         what = modality or series.description or "series"
         number = f" (series {series.number})" if series.number is not None else ""
         meta = {
@@ -55,7 +36,6 @@ def read_dicom_folder(path) -> list[tuple]:
         }
         visible = modality == "flair" and not shown
         shown |= visible
-        data, kwargs, kind = image_layer(volume.data, f"{folder.name} {what}{number}", scale, meta, visible=visible)
-        kwargs["affine"] = affine
-        layers.append((data, kwargs, kind))
+        # placed in patient coordinates from meta["nifti_affine"] (``placement``)
+        layers.append(image_layer(volume.data, f"{folder.name} {what}{number}", volume.spacing, meta, visible=visible))
     return layers

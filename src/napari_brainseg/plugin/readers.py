@@ -35,6 +35,7 @@ from ..io.lgg import (
 )
 from ..io.nifti import Volume, is_msd_name, is_nifti_path, read_nifti, strip_nifti_suffix
 from .layer_style import convention_layer_kwargs
+from .placement import layer_placement
 
 LayerTuple = tuple  # (data, kwargs, layer_type)
 ReaderFn = Callable[[str], list]
@@ -129,6 +130,7 @@ def _nifti_metadata(volume: Volume | None, *, affine=None, header=None) -> dict:
 
 
 def image_layer(data, name: str, scale, metadata: dict, *, visible: bool = True) -> LayerTuple:
+    """An image layer; one read from a file (``metadata["nifti_affine"]``) lies in patient coordinates."""
     kwargs = {
         "name": name,
         "scale": tuple(scale),
@@ -137,17 +139,25 @@ def image_layer(data, name: str, scale, metadata: dict, *, visible: bool = True)
         "metadata": metadata,
         "visible": visible,
     }
-    return data, kwargs, "image"
+    return data, _placed(kwargs, data), "image"
 
 
 def labels_layer(data, name: str, scale, metadata: dict, convention: str | None) -> LayerTuple:
     """A labels layer; with a known convention its classes get names (``features``) and fixed colours."""
-    kwargs = {"name": name, "scale": tuple(scale), "metadata": {**metadata, "label_convention": convention}}
+    kwargs = _placed({"name": name, "scale": tuple(scale), "metadata": {**metadata, "label_convention": convention}}, data)
     if convention is not None:
         style = convention_layer_kwargs(convention)
         kwargs["metadata"].update(style.pop("metadata"))
         kwargs.update(style)
     return data, kwargs, "labels"
+
+
+def _placed(kwargs: dict, data) -> dict:
+    """A 3D volume with a NIfTI affine is placed where the scanner put it (``placement``)."""
+    affine = kwargs["metadata"].get("nifti_affine")
+    if affine is not None and np.ndim(data) == 3 and len(kwargs["scale"]) == 3:
+        kwargs.update(layer_placement(affine))
+    return kwargs
 
 
 def brats_layers(
