@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from napari_brainseg.conventions import brats_labels_to_regions
-from napari_brainseg.engine.metrics import dice_per_channel, overlap_metrics
+from napari_brainseg.conventions import Convention
+from napari_brainseg.engine.metrics import region_dice
 from napari_brainseg.engine.registry import get_spec
 
 CARD_TOLERANCE = 0.01
@@ -37,14 +37,12 @@ def card_values(model: str, case: str) -> dict:
 
 
 def brats_dice(pred: np.ndarray, truth: np.ndarray, convention: str = "brats2018", truth_convention: str | None = None) -> dict:
-    """Dice per region, keyed as on the card (``dice_TC``, ``dice_WT``, ``dice_ET``)."""
-    regions = [brats_labels_to_regions(pred, convention), brats_labels_to_regions(truth, truth_convention or convention)]
-    names = get_spec("brats-unet3d").out_channels  # TC, WT, ET: the order brats_labels_to_regions gives
-    return {f"dice_{name}": value for name, value in zip(names, dice_per_channel(*regions))}
+    """Dice per region (engine.metrics.region_dice), keyed as on the card (``dice_TC``, ``dice_WT``, ``dice_ET``)."""
+    return {f"dice_{name}": value for name, value in region_dice(pred, convention, truth, truth_convention or convention).items()}
 
 
 def lgg_dice(pred: np.ndarray, truth: np.ndarray) -> dict:
-    return {"dice": overlap_metrics(np.asarray(pred) > 0, np.asarray(truth) > 0)["dice"]}
+    return {"dice": region_dice(np.asarray(pred), Convention.LGG, np.asarray(truth))["tumour"]}
 
 
 def assert_matches_card(model: str, case: str, measured: dict) -> None:

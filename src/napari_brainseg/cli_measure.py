@@ -61,12 +61,13 @@ def run_compare(args) -> int:
 def reference_dice(result, case) -> tuple[dict[str, float] | None, str | None]:
     """Dice of the result against the case's own segmentation, when it has one."""
     from .engine.metrics import region_dice
+    from .io.cases import CaseKind
 
-    truth = case.seg if case.kind == "brats" else case.mask
+    truth = case.seg if case.kind == CaseKind.BRATS else case.mask
     if truth is None:
         return None, None
     scores = region_dice(result.labels, result.label_convention, truth, case.label_convention)
-    if case.kind == "brats":
+    if case.kind == CaseKind.BRATS:
         return scores, case.files.seg.name
     return {"FLAIR abnormality": scores["tumour"]}, "the patient's mask slices"
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..conventions import Convention
 from ..errors import BrainsegInputError
+from .cases import CaseKind
 from .grids import describe_difference, onto_grid, register_rigid, same_grid
 from .listing import visible_files
 from .nifti import Volume, is_nifti_path, read_nifti, strip_nifti_suffix
@@ -104,7 +105,7 @@ class BratsVolumes:
     ``label_convention``, ``stacked()`` and ``nifti_header()``; a BraTS case and the BraTS phantom do.
     """
 
-    kind = "brats"
+    kind = CaseKind.BRATS
 
     @property
     def name(self) -> str:

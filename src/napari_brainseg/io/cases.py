@@ -4,6 +4,7 @@ case's own files. No model logic.
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -13,13 +14,25 @@ from ..errors import BrainsegInputError
 from ..limits import check_size
 
 
+class CaseKind(str, Enum):
+    """What a folder holds (``case_kind``) and what a read case is (``Case.kind``), as a string enum like
+    ``conventions.Convention``: members compare equal to and serialise as their plain values."""
+
+    BRATS = "brats"  # four modality volumes (a DICOM exam reads as one too)
+    LGG = "lgg"  # a stack of 3-channel kaggle_3m slices
+    DICOM = "dicom"  # a folder kind only: read_case turns the exam into a BRATS-kind case
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @runtime_checkable
 class Case(Protocol):
     """What every kind of case offers the engine, the CLI and the API: a BraTS case, a DICOM exam, an LGG patient
     and the package's phantoms (``io.brats.BratsVolumes``, ``io.lgg.LggSlices``). The engine maps ``kind`` to its
     model (``engine.registry.model_for``); io knows nothing of models."""
 
-    kind: str  # "brats" (4 modality volumes) or "lgg" (3-channel slices)
+    kind: CaseKind  # BRATS (4 modality volumes) or LGG (3-channel slices)
     label_convention: str  # the convention of the case's own label files (conventions.Convention)
     spacing: tuple[float, ...] | None  # mm per spatial axis; None when the files do not say
     affine: np.ndarray | None  # 4x4 NIfTI affine of the (z, y, x) grid's i, j, k axes; None when unknown
@@ -38,8 +51,8 @@ class Case(Protocol):
     def write_labels(self, labels: np.ndarray, output_dir, *, overwrite: bool = False) -> list[str]: ...
 
 
-def case_kind(path) -> str | None:
-    """'brats' for a BraTS case folder, 'lgg' for an LGG patient folder, 'dicom' for a DICOM exam, else None."""
+def case_kind(path) -> CaseKind | None:
+    """BRATS for a BraTS case folder, LGG for an LGG patient folder, DICOM for a DICOM exam, else None."""
     from .brats import find_case_files
     from .dicom import is_dicom_exam
     from .lgg import find_patient_slices
@@ -48,11 +61,11 @@ def case_kind(path) -> str | None:
     if not path.is_dir():
         return None
     if find_case_files(path) is not None:
-        return "brats"
+        return CaseKind.BRATS
     if find_patient_slices(path) is not None:
-        return "lgg"
+        return CaseKind.LGG
     if is_dicom_exam(path):
-        return "dicom"
+        return CaseKind.DICOM
     return None
 
 
@@ -67,20 +80,20 @@ def read_case(path, *, series=None, reference: str = "flair", register: bool = F
     from .lgg import read_lgg_patient
 
     kind = case_kind(path)
-    if kind in ("brats", "lgg"):
+    if kind in (CaseKind.BRATS, CaseKind.LGG):
         _check_case_size(Path(path), kind)
-    if kind == "brats":
+    if kind == CaseKind.BRATS:
         return read_brats_case(path, require_all=True, reference=reference, register=register)
-    if kind == "lgg":
+    if kind == CaseKind.LGG:
         return read_lgg_patient(path)
-    if kind == "dicom":
+    if kind == CaseKind.DICOM:
         return read_dicom_exam(path, series, reference=reference, register=register)
     raise BrainsegInputError(f"{path}: not a BraTS case folder, an LGG patient folder or a DICOM exam")
 
 
-def _check_case_size(path: Path, kind: str) -> None:
+def _check_case_size(path: Path, kind: CaseKind) -> None:
     """The size guard from the files' headers alone, so an over-large case is refused before it is read."""
-    if kind == "brats":
+    if kind == CaseKind.BRATS:
         import nibabel as nib
 
         from .brats import find_case_files

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import conventions as label_conventions
+from ..conventions import Convention
 from ..errors import BrainsegInputError
 
 
@@ -45,10 +46,10 @@ def read_labels_source(path, convention: str | None = None) -> LabelsSource:
         case = read_lgg_patient(path)
         if case.mask is None:
             raise BrainsegInputError(f"{path}: this LGG patient folder has no mask slices")
-        return LabelsSource(case.patient_id, (case.mask > 0).astype(np.uint8), "lgg", None)
+        return LabelsSource(case.patient_id, (case.mask > 0).astype(np.uint8), Convention.LGG, None)
     if path.is_dir() and find_mask_slices(path) is not None:
         patient, _numbers, masks = read_mask_slices(path)
-        return LabelsSource(patient, (masks > 0).astype(np.uint8), "lgg", None)
+        return LabelsSource(patient, (masks > 0).astype(np.uint8), Convention.LGG, None)
     raise BrainsegInputError(
         f"{path}: not a labels NIfTI file, a BraTS case folder with a segmentation, or an LGG patient or mask folder"
     )
@@ -68,5 +69,5 @@ def _convention(path: Path, labels: np.ndarray, given: str | None, guess: str | 
     if guess is not None:
         return guess
     if values <= {1}:
-        return "lgg"
+        return Convention.LGG
     raise BrainsegInputError(f"{path}: cannot tell the label convention from values {sorted(values)}; pass --convention")

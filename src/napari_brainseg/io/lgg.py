@@ -18,6 +18,7 @@ import tifffile
 
 from ..conventions import Convention
 from ..errors import BrainsegInputError, first_line
+from .cases import CaseKind
 from .listing import visible_files
 
 CHANNELS = ("pre-contrast", "FLAIR", "post-contrast")
@@ -157,7 +158,7 @@ class LggSlices:
     LGG phantom do.
     """
 
-    kind = "lgg"
+    kind = CaseKind.LGG
     label_convention = Convention.LGG
     spacing = None  # kaggle_3m TIFFs carry no voxel size
     affine = None  # nor an orientation

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import conventions as label_conventions
+from ..conventions import Convention
 from ..measure.rano import Measurement, measure_labels
 
 LONGEST_COLOR = "#00e5ff"  # cyan and magenta stand apart from every class colour
@@ -23,7 +24,7 @@ def layer_convention(layer) -> str:
     convention = layer.metadata.get("label_convention")
     if convention in label_conventions.CONVENTIONS:
         return convention
-    return label_conventions.guess_brats_convention(np.asarray(layer.data)) or "lgg"
+    return label_conventions.guess_brats_convention(np.asarray(layer.data)) or Convention.LGG
 
 
 def layer_spacing(layer) -> tuple[tuple[float, ...], bool]:

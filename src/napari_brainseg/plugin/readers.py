@@ -317,7 +317,7 @@ def read_lgg_mask_folder(path) -> list[LayerTuple]:
     """A folder of ``<patient>_<n>_mask.tif`` only (as the mask-slices writer saves): one labels stack."""
     patient, numbers, stack = read_mask_slices(path)
     info = {"kind": "lgg_mask", "patient_id": patient, "slice_numbers": numbers, "source": str(path)}
-    return [labels_layer(stack, f"{patient} mask ({Path(path).name})", (1.0,) * 3, {"brainseg": info}, "lgg")]
+    return [labels_layer(stack, f"{patient} mask ({Path(path).name})", (1.0,) * 3, {"brainseg": info}, Convention.LGG)]
 
 
 def read_lgg_slice(path) -> list[LayerTuple]:
