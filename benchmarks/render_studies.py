@@ -78,11 +78,21 @@ def render_uncertainty(payload: dict) -> str:
 
 
 def render_cli_startup(payload: dict) -> str:
-    rows = [[name, run.get("tree"), fmt(run.get("cpu_s"), 2), fmt(run.get("wall_s"), 2), fmt(run.get("peak_mib"), 0),
-             run.get("runs", "-")] for name, run in (("before", payload["before"]), ("after", payload["after"]))]
-    return _section("CLI start-up (one BraTS case, whole process)", payload,
-                    f"{payload.get('what')} {payload.get('how', '')}",
-                    ["tree", "commit", "CPU s (median)", "wall s (median)", "peak MiB", "runs"], rows)
+    rows = [[name, run.get("tree"), fmt(run.get("cpu_s"), 2), fmt(run.get("user_s"), 2), fmt(run.get("wall_s"), 1),
+             fmt(run.get("peak_mib"), 0), len(run.get("runs", [])) or "-"]
+            for name, run in (("before", payload["before"]), ("after", payload["after"]))]
+    loads = payload.get("load_1min") or []
+    notes = [f"{payload.get('what')} {payload.get('how', '')}"]
+    if loads:
+        notes.append(f"Load average (1 min) before each run: {min(loads):.1f}-{max(loads):.1f}.")
+    if "labels_identical" in payload:
+        notes.append(f"Labels identical, before vs after: {payload['labels_identical']}.")
+    for name, run in (payload.get("monai_import_cpu_s") or {}).items():
+        notes.append(f"`import monai` {name}: {fmt(run['median_s'], 2)} s CPU (median).")
+    if payload.get("verdict"):
+        notes.append(payload["verdict"])
+    return _section("CLI start-up (one BraTS case, whole process)", payload, " ".join(notes),
+                    ["tree", "commit", "CPU s (median)", "user s", "wall s", "peak MiB", "runs"], rows)
 
 
 def render_train_precision(payload: dict) -> str:
