@@ -10,7 +10,7 @@ rotation (``placement``, as for NIfTI files), so tools reading ``scale`` still g
 from __future__ import annotations
 
 from ..io.dicom import MODALITY_NAMES, find_series, guess_modality, read_series
-from .readers import image_layer
+from .layer_tuples import image_layer
 
 
 def read_dicom_folder(path) -> list[tuple]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..phantoms import make_brats_phantom, make_lgg_phantom, nifti_header
-from .readers import brats_layers, lgg_layers
+from .layer_tuples import brats_layers, lgg_layers
 
 # napari sample-data contributions (File > Open Sample > napari-brainseg)
 
