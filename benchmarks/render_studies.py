@@ -102,8 +102,29 @@ def render_train_precision(payload: dict) -> str:
                     ["config", "batch", "patch", "fp32 s", "bf16 s", "bf16 speed-up"], rows)
 
 
+def render_skull_strip(payload: dict) -> str:
+    rows = [[r["case"], fmt(r["foreground_ml"], 1), fmt(r["exact_zero_background"])] for r in payload.get("rows", [])]
+    largest = payload.get("largest") or {}
+    stripped = ", ".join(payload.get("would_be_stripped") or []) or "none"
+    return _section("Skull-stripping trigger (foreground volume)", payload,
+                    f"{payload.get('cases')} cases; threshold {fmt(payload.get('threshold_ml'), 0)} mL; largest "
+                    f"{largest.get('case')} {fmt(largest.get('foreground_ml'), 1)} mL; would be stripped: {stripped}.",
+                    ["case", "foreground mL", "exact-zero background"], rows)
+
+
+def render_training_learning(payload: dict) -> str:
+    rows = [[r["seed"], fmt(r["loss_drop"]), " / ".join(fmt(v) for v in r["dice_untrained"]),
+             " / ".join(fmt(v) for v in r["dice_trained"]), fmt(r["dice_gain"]), fmt(r.get("train_wall_s"), 1)]
+            for r in payload["per_seed"]]
+    return _section("Training learns (quick-lgg)", payload,
+                    f"{payload.get('what')}; {payload.get('steps_per_epoch')} steps per epoch. Smallest loss drop "
+                    f"{fmt(payload.get('min_loss_drop'))}, smallest Dice gain {fmt(payload.get('min_dice_gain'))}.",
+                    ["seed", "loss drop", "Dice untrained (per patient)", "Dice trained", "Dice gain", "train s"], rows)
+
+
 RENDERERS = {
     "overlap": render_overlap, "postprocess": render_postprocess, "orientation": render_orientation,
     "real_scans": render_real_scans, "mutations": render_mutations, "network_step": render_network_step,
     "uncertainty": render_uncertainty, "cli_startup": render_cli_startup, "train_precision": render_train_precision,
+    "skull_strip": render_skull_strip, "training_learning": render_training_learning,
 }

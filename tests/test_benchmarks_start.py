@@ -91,3 +91,11 @@ def test_network_step_quick(tmp_path):
     run_script("network_step", "--out", str(out))
     runs = json.loads(out.read_text())["runs"]
     assert len(runs) == 3 and all(r["median_step_s"] > 0 and r["parameters_m"] > 0 for r in runs)
+
+
+def test_report_renders_every_results_file():
+    """Each JSON in benchmarks/results/ has a renderer (benchmarks.report / render_studies) and renders."""
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.report"], capture_output=True, text=True, check=True, cwd=REPO)
+    assert "no renderer yet" not in proc.stdout
+    for result in (REPO / "benchmarks" / "results").glob("*.json"):
+        assert f"_From `results/{result.name}`._" in proc.stdout, result.name
