@@ -46,6 +46,8 @@ def test_series_on_different_grids_come_onto_flair_as_in_the_cli(mixed_exam, ser
     grids = capture(ORDER, [chosen[m] for m in ORDER])
     arrays, lines, transforms = onto_reference(grids, [chosen[m].data for m in ORDER])
     cli_case = read_dicom_exam(mixed_exam)  # what `napari-brainseg predict EXAM` segments
+    assert any(w.startswith("the T1 series #1 'T1 SE AX' ((51,") and w.endswith("resampled onto the flair grid")
+               for w in cli_case.warnings), cli_case.warnings  # the CLI's note names the series, not a file
     for modality, array in zip(ORDER, arrays):
         assert array.shape == chosen["flair"].data.shape
         np.testing.assert_array_equal(array, cli_case.images[modality], err_msg=modality)

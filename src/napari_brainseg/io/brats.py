@@ -229,12 +229,14 @@ def read_brats_case(
     return BratsCase(files.case_id, files.convention, images, seg, volumes[ref_name], files, warnings, transforms)
 
 
-def on_reference_grid(volumes: dict, ref_name: str, register: bool, warnings: list) -> tuple[dict, dict]:
-    """Modality -> (z, y, x) array, every one on the grid of ``volumes[ref_name]``."""
+def on_reference_grid(volumes: dict, ref_name: str, register: bool, warnings: list,
+                      names: dict | None = None) -> tuple[dict, dict]:
+    """Modality -> (z, y, x) array, every one on the grid of ``volumes[ref_name]``; ``names`` (modality ->
+    how the warnings name it) default to the file names."""
     reference = volumes[ref_name]
     images, transforms = {}, {}
     for modality, volume in volumes.items():
-        name = volume.path.name if volume.path is not None else modality
+        name = (names or {}).get(modality) or (volume.path.name if volume.path is not None else modality)
         if modality == ref_name:
             images[modality] = volume.data
         elif register:

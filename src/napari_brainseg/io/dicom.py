@@ -43,8 +43,12 @@ class DicomSeries:
 
     @property
     def label(self) -> str:
+        return f"{self.short_label} ({self.folder.name}, {len(self.files)} images)"
+
+    @property
+    def short_label(self) -> str:
         number = f"#{self.number} " if self.number is not None else ""
-        return f"{number}'{self.description}' ({self.folder.name}, {len(self.files)} images)"
+        return f"{number}'{self.description}'"
 
 
 def is_dicom_file(path: Path) -> bool:
@@ -198,7 +202,8 @@ def read_dicom_exam(folder, overrides=None, *, reference: str = "flair", registe
     chosen, lines = assign_series(find_series(folder), overrides)
     volumes = {m: read_series(chosen[m]) for m in MODALITIES}
     warnings = list(lines)
-    images, transforms = on_reference_grid(volumes, reference, register, warnings)
+    names = {m: f"the {MODALITY_NAMES[m]} series {chosen[m].short_label}" for m in MODALITIES}
+    images, transforms = on_reference_grid(volumes, reference, register, warnings, names)
     files = BratsCaseFiles(folder, folder.name, "2018", {}, None)
     return BratsCase(folder.name, "2018", images, None, volumes[reference], files, warnings, transforms, chosen)
 

@@ -105,15 +105,6 @@ def onto_reference(grids: CapturedGrids, arrays, register: bool = False) -> tupl
     if not register and grids.on_one_grid(arrays):
         return arrays, [], {}
     lines: list[str] = []
-    images, transforms = on_reference_grid(grids.volumes(arrays), REFERENCE, register, lines)
-    names = dict(zip(grids.modalities, grids.names))
-    # io.grids names a volume by its modality; the widget's user knows the layer
-    lines = [_name_layers(line, names) for line in lines]
+    names = {m: f"layer '{name}'" for m, name in zip(grids.modalities, grids.names)}  # what the user sees
+    images, transforms = on_reference_grid(grids.volumes(arrays), REFERENCE, register, lines, names)
     return [images[m] for m in grids.modalities], lines, transforms
-
-
-def _name_layers(line: str, names: dict) -> str:
-    for modality, name in names.items():
-        if line.startswith((f"{modality} ", f"{modality}:")):
-            return f"layer '{name}'{line[len(modality):]}"
-    return line
