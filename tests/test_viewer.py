@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import nibabel as nib
 import numpy as np
 import pytest
@@ -134,8 +136,8 @@ def test_viewer_runs_on_qt6_without_the_pyqt5_deprecation_warning(make_napari_vi
     import re
     from pathlib import Path
 
-    import napari._qt.qt_main_window as qt_main_window
     import qtpy
+    from napari._qt import qt_main_window
 
     warnings: list[str] = []
     monkeypatch.setattr(qt_main_window, "show_warning", warnings.append)
@@ -145,5 +147,46 @@ def test_viewer_runs_on_qt6_without_the_pyqt5_deprecation_warning(make_napari_vi
     assert qtpy.QT6, f"the tests run on {qtpy.API_NAME}; install the testing extra (napari[pyqt6])"
     assert not [w for w in warnings if "PyQt5" in w]
     source = Path(__file__).resolve().parents[1] / "src" / "napari_brainseg"
-    direct = [p.name for p in source.rglob("*.py") if re.search(r"^\s*(from|import) (PyQt|PySide)", p.read_text(), re.M)]
+    direct = [p.name for p in source.rglob("*.py") if re.search(r"^\s*(from|import) (PyQt|PySide)", p.read_text(), re.MULTILINE)]
     assert direct == []  # backend-agnostic: Qt only through qtpy (and napari/magicgui)
+
+
+def test_views_are_anatomical_and_the_contrast_range_is_the_data_range(make_napari_viewer, brats18_case):
+    """Issue 17 (5): axis names instead of -3 -2 -1, the head upright in coronal and sagittal views
+    (napari's axis transposes), and a contrast slider that reaches the data's maximum."""
+    from .helpers import add_widget
+
+    viewer = make_napari_viewer(show=bool(os.environ.get("BRAINSEG_SCREENSHOTS")))
+    viewer.open(str(brats18_case), plugin=PLUGIN)
+    add_widget(viewer)
+    flair = viewer.layers[f"{BRATS18_CASE} flair"]
+    assert flair.contrast_limits_range[1] == pytest.approx(float(flair.data.max()))
+    assert flair.contrast_limits[1] < flair.data.max()  # the reader's window stays the starting view
+    assert tuple(viewer.dims.axis_labels) == ("inferior-superior", "anterior-posterior", "right-left")  # LPS files
+    assert tuple(viewer.camera.orientation2d) == ("down", "right")  # axial: anterior on top, right on the left
+    viewer.dims.order = (1, 0, 2)  # coronal: z vertical
+    assert tuple(viewer.camera.orientation2d) == ("up", "right")  # superior on top
+    viewer.dims.set_point(1, 120)
+    _shoot(viewer, "coronal_upright.png")
+    viewer.dims.order = (2, 0, 1)  # sagittal
+    assert tuple(viewer.camera.orientation2d) == ("up", "right")  # superior on top, anterior on the left
+
+
+def test_camera_follows_how_the_file_is_stored():
+    """RAS-stored files (BraTS-Africa) turn the camera, not the data: anterior up, right on the left."""
+    import nibabel as nib
+
+    from napari_brainseg.plugin.views import axis_codes, camera_orientation
+
+    ras = np.diag([1.0, 1.0, 1.0, 1.0])
+    assert nib.aff2axcodes(ras) == ("R", "A", "S") and axis_codes(ras) == ("S", "A", "R")
+    assert camera_orientation(axis_codes(ras), (1, 2)) == ("up", "left")  # axial
+    assert camera_orientation(axis_codes(ras), (0, 2)) == ("up", "left")  # coronal
+    lps = np.diag([-1.0, -1.0, 1.0, 1.0])
+    assert camera_orientation(axis_codes(lps), (1, 2)) == ("down", "right")
+
+
+def _shoot(viewer, name):
+    folder = os.environ.get("BRAINSEG_SCREENSHOTS")
+    if folder:
+        viewer.window._qt_window.grab().save(os.path.join(folder, name))

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -57,18 +58,29 @@ class GapRecorder:
         return max(self.gaps) if self.gaps else float("inf")
 
 
-def run_and_wait(qtbot, widget):
+def shoot(viewer, name):
+    """Keep a picture of the whole window for docs/screenshots when BRAINSEG_SCREENSHOTS names a folder."""
+    folder = os.environ.get("BRAINSEG_SCREENSHOTS")
+    if folder:
+        viewer.window._qt_window.grab().save(os.path.join(folder, name))
+
+
+def run_and_wait(qtbot, widget, during=None):
     with GapRecorder() as gaps:
         widget.run()
         assert widget.is_running and not widget.run_button.enabled and widget.cancel_button.enabled
+        if during is not None:
+            qtbot.waitUntil(lambda: widget.progress.value > 0 or not widget.is_running, timeout=RUN_TIMEOUT_MS)
+            during()
+            gaps._last = time.perf_counter()  # the screenshot's own rendering is not a stall of the run
         qtbot.waitUntil(lambda: not widget.is_running, timeout=RUN_TIMEOUT_MS)
     print(f"max event-loop gap during the run: {gaps.max_gap * 1000:.0f} ms over {len(gaps.gaps)} ticks")
     assert widget.run_button.enabled and not widget.cancel_button.enabled
     return gaps
 
 
-def test_lgg_patient_run(make_napari_viewer, qtbot, data_dir, errors):
-    viewer = make_napari_viewer()
+def test_lgg_patient_run(make_napari_viewer, qtbot, data_dir, errors, tmp_path, monkeypatch):
+    viewer = make_napari_viewer(show=bool(os.environ.get("BRAINSEG_SCREENSHOTS")))
     viewer.open(str(data_dir / "lgg" / "kaggle_3m" / LGG_VAL_PATIENT), plugin="napari-brainseg")
     widget = add_widget(viewer)
     assert widget.model.value == "lgg-unet2d"  # guessed from the layers
@@ -79,7 +91,8 @@ def test_lgg_patient_run(make_napari_viewer, qtbot, data_dir, errors):
     viewer.add_labels(np.zeros((2, 2), np.uint8), name=name)  # an existing name is never replaced
     steps = []
     widget._relay.step.connect(lambda done, total: steps.append((done, total)))
-    gaps = run_and_wait(qtbot, widget)
+    shoot(viewer, "dock_before_run.png")
+    gaps = run_and_wait(qtbot, widget, during=lambda: shoot(viewer, "dock_during_run.png"))
     assert not errors
     assert steps and steps[-1][0] == steps[-1][1] > 0  # the progress bar was fed to completion
     layer = viewer.layers[f"{name} [2]"]
@@ -90,8 +103,50 @@ def test_lgg_patient_run(make_napari_viewer, qtbot, data_dir, errors):
     assert layer.metadata["dice"]["tumour"] == pytest.approx(dice["dice"])
     assert layer.metadata["model"] == "lgg-unet2d" and layer.metadata["settings"]["device"] == "cpu"
     assert layer.metadata["brainseg"]["slice_numbers"] == list(range(1, truth.shape[0] + 1))
-    assert "Dice" in widget.status.value and "mL" in widget.status.value
     assert gaps.max_gap < MAX_EVENT_LOOP_GAP_S
+    shoot(viewer, "dock_after_run.png")
+
+    # issue 17 (3): the dock's bar went to the end; the results table is readable, kept, copyable, exportable
+    dice = dice["dice"]
+    assert widget.progress.value == widget.progress.max == steps[-1][1]
+    record = layer.metadata["results"]
+    assert widget.results.record is record and record["truth"] == f"{LGG_VAL_PATIENT} mask"
+    assert record["model"] == "lgg-unet2d" and record["device"] == "cpu" and record["run_time_s"] > 0
+    (row,) = record["rows"]
+    assert row["class"] == "FLAIR abnormality (tumour)" and row["dice"] == pytest.approx(dice)
+    assert row["volume_ml"] == pytest.approx(np.count_nonzero(layer.data) * 1e-3)  # kaggle_3m: 1 mm assumed
+    assert row["truth_ml"] == pytest.approx(np.count_nonzero(truth) * 1e-3)
+    shown = widget.results.table.to_dict("records")[0]
+    assert shown["Dice"] == f"{dice:.3f}" and shown["truth mL"] == f"{row['truth_ml']:.2f}"
+    widget.results.copy_button.clicked.emit()
+    from qtpy.QtWidgets import QApplication
+
+    copied = QApplication.clipboard().text()
+    assert copied.splitlines()[1].split("\t")[:5] == ["case", "class", "volume_ml", "truth_ml", "dice"]
+    assert f"{dice:.4f}" in copied
+    csv_path = widget.results.export(path=str(tmp_path / "volumes"))
+    assert csv_path.endswith("volumes.csv") and f"{dice:.4f}" in Path(csv_path).read_text()
+
+    # issue 17 (4): the prediction is drawn as outlines; one click puts it over the filled truth
+    assert layer.contour > 0 and widget.compare_button.enabled
+    viewer.layers[f"{LGG_VAL_PATIENT} mask"].visible = False
+    widget.compare_button.clicked.emit()
+    mask_layer = viewer.layers[f"{LGG_VAL_PATIENT} mask"]
+    assert mask_layer.visible and mask_layer.contour == 0 and mask_layer.opacity < 1
+    assert viewer.layers[-1] is layer and viewer.layers[-2] is mask_layer
+    viewer.dims.set_point(0, int(np.argmax(truth.sum(axis=(1, 2)))))
+    shoot(viewer, "prediction_vs_truth.png")
+
+    # a later cancelled run keeps this result's table
+    from napari_brainseg.engine import segment as engine_segment
+
+    def cancelled(*_args, **_kwargs):
+        raise InterruptedError("cancelled")
+
+    monkeypatch.setattr(engine_segment, "segment", cancelled)
+    widget.run()
+    qtbot.waitUntil(lambda: not widget.is_running, timeout=RUN_TIMEOUT_MS)
+    assert widget.status.value == "Cancelled." and widget.results.record is record
 
 
 def test_lgg_single_rgb_slice(make_napari_viewer, qtbot, data_dir, errors):
@@ -144,7 +199,10 @@ def test_brats_case_run(make_napari_viewer, qtbot, brats18_case, errors, tmp_pat
     assert layer.metadata["label_convention"] == "brats2018"
     assert layer.metadata["label_names"][4] == "enhancing tumour"
     np.testing.assert_allclose(layer.colormap.color_dict[4][:3], [1.0, 0.843, 0.0], atol=0.01)
-    assert "enhancing tumour" in widget.status.value and "WT" in widget.status.value
+    shown = {row["class"]: row for row in widget.results.table.to_dict("records")}
+    assert set(shown) == {"necrotic / non-enhancing tumour core", "peritumoural edema", "enhancing tumour",
+                          "WT (whole tumour)", "TC (tumour core)"}
+    assert shown["WT (whole tumour)"]["Dice"] == f"{dice['dice_WT']:.3f}"
     assert layer.visible and viewer.layers.selection.active is layer  # ready to correct with the label tools
 
     # the plugin's writer saves the result with the source's geometry
@@ -174,7 +232,8 @@ def test_cancel_adds_no_layer(make_napari_viewer, qtbot, brats18_case, errors, m
     with GapRecorder() as gaps:
         widget.run()
         assert not widget.run_button.enabled
-        qtbot.waitUntil(lambda: bool(steps), timeout=RUN_TIMEOUT_MS)  # the network is running
+        # the network is running: a window is done ((0, total) comes before the first one)
+        qtbot.waitUntil(lambda: any(done > 0 for done, _ in steps), timeout=RUN_TIMEOUT_MS)
         widget.cancel()
         qtbot.waitUntil(lambda: not widget.is_running, timeout=RUN_TIMEOUT_MS)
     done, total = steps[-1]
@@ -296,26 +355,63 @@ def test_worker_error_is_one_notification(make_napari_viewer, qtbot, errors):
 
 
 def test_job_runs_headless_on_the_phantom_layers():
-    """The widget's job logic without Qt or a viewer: the sample-data layers of the LGG phantom in, checked
-    inputs, the ground truth found, labels and a Dice score out, one-line errors for bad layers."""
+    """The widget's job logic without Qt or a viewer: the sample-data layers of the LGG phantom in, the case's
+    pickers filled, checked inputs, the ground truth found, labels, a results record and Dice out, one-line
+    errors for bad layers."""
     from napari.layers import Image, Labels
 
     from napari_brainseg.errors import BrainsegInputError
-    from napari_brainseg.plugin.job import brats_input_layers, collect_job, compute, lgg_input_layers, summary
+    from napari_brainseg.plugin.case_match import cases_of, check_inputs, fitting_model, pick_brats, pick_lgg
+    from napari_brainseg.plugin.job import collect_job, compute
     from napari_brainseg.plugin.sample_data import lgg_phantom_layers
 
     layers = [{"image": Image, "labels": Labels}[kind](data, **kwargs) for data, kwargs, kind in lgg_phantom_layers()]
-    chosen = {lgg_channel(layer.name): layer for layer in layers if isinstance(layer, Image)}
-    inputs = lgg_input_layers(None, chosen)
-    assert [layer.name for layer in inputs] == [chosen[c].name for c in ("pre-contrast", "FLAIR", "post-contrast")]
-    job = collect_job("lgg-unet2d", inputs, layers, "cpu", False)
+    images = [layer for layer in layers if isinstance(layer, Image)]
+    (case,) = cases_of(images)
+    brats, lgg = pick_brats(images, case), pick_lgg(images, case)
+    assert fitting_model(brats, lgg) == "lgg-unet2d"
+    inputs = check_inputs("lgg-unet2d", brats, lgg)
+    assert [layer.name for layer in inputs] == [lgg[c].name for c in ("pre-contrast", "FLAIR", "post-contrast")]
+    job = collect_job("lgg-unet2d", brats, lgg, layers, device="cpu", tta=False)
     assert job.truth is not None and job.truth_name.endswith("mask") and not job.spacing_known
-    result, dice, layer = compute(job, lambda done, total: None, lambda: False)
+    result, layer = compute(job, lambda done, total: None, lambda: False)
     assert layer.data.shape == inputs[0].data.shape and layer.metadata["dice"]["against"] == job.truth_name
-    assert set(dice) == {"tumour"} and 0 <= dice["tumour"] <= 1
-    assert "Dice vs" in summary(layer.name, result, dice, job)
-    flat = [Image(np.ones((32, 32), np.float32), name=n) for n in ("flair", "t1", "t1ce", "t2")]
-    with pytest.raises(BrainsegInputError, match="needs 3D volumes, but layer 'flair' is a 2D image"):
-        brats_input_layers(dict(zip(("flair", "t1", "t1ce", "t2"), flat)))
+    (row,) = layer.metadata["results"]["rows"]
+    assert 0 <= row["dice"] <= 1 and layer.metadata["dice"]["tumour"] == row["dice"]
+    flat = {m: Image(np.ones((32, 32), np.float32), name=f"c {m}") for m in ("flair", "t1", "t1ce", "t2")}
+    with pytest.raises(BrainsegInputError, match="needs 3D volumes, but layer 'c flair' is a 2D image"):
+        check_inputs("brats-unet3d", flat, {})
+    odd = {"pre-contrast": flat["t1"], "FLAIR": flat["flair"], "post-contrast": Image(np.ones((8, 8)), name="c t1ce")}
     with pytest.raises(BrainsegInputError, match="different shapes"):
-        lgg_input_layers(None, {"pre-contrast": flat[0], "FLAIR": flat[1], "post-contrast": Image(np.ones((8, 8)))})
+        check_inputs("lgg-unet2d", {}, odd)
+
+
+def test_widget_follows_the_newest_or_selected_case_and_refuses_mixed_inputs(
+    make_napari_viewer, brats18_case, brats23_case, errors
+):
+    """Issue 17 (2): open case A, then B: the pickers follow B; selecting A's layer brings A back;
+    one picker on another case, or one layer in every picker, is refused in one sentence."""
+    from .conftest import BRATS18_CASE, BRATS23_CASE
+
+    viewer = make_napari_viewer()
+    viewer.open(str(brats18_case), plugin="napari-brainseg")
+    widget = add_widget(viewer)
+    assert widget.case.value == BRATS18_CASE and widget.run_button.text == f"Run on {BRATS18_CASE}"
+    viewer.open(str(brats23_case), plugin="napari-brainseg")
+    assert widget.case.value == BRATS23_CASE and widget.run_button.text == f"Run on {BRATS23_CASE}"
+    assert all(p.value.name.startswith(BRATS23_CASE) for p in widget.brats_pickers.values())
+    viewer.layers.selection.active = viewer.layers[f"{BRATS18_CASE} t1"]
+    assert widget.case.value == BRATS18_CASE
+    assert all(p.value.name.startswith(BRATS18_CASE) for p in widget.brats_pickers.values())
+
+    widget.brats_pickers["flair"].value = viewer.layers[f"{BRATS23_CASE} flair (t2f)"]
+    assert widget.run_button.text == "Run (inputs from 2 cases)"
+    widget.run()
+    assert not widget.is_running and len(errors) == 1
+    assert f"FLAIR from {BRATS23_CASE}" in errors[0] and f"T1, T1ce, T2 from {BRATS18_CASE}" in errors[0]
+    for picker in widget.brats_pickers.values():
+        picker.value = viewer.layers[f"{BRATS18_CASE} flair"]
+    widget.run()
+    assert not widget.is_running and len(errors) == 2 and "chosen as both FLAIR and T1" in errors[1]
+    assert errors[1] in widget.status.value  # the refusal also stays readable in the dock
+    assert not [layer for layer in viewer.layers if "tumour" in layer.name]

@@ -88,9 +88,9 @@ def _save_with_napari_dialog(viewer, monkeypatch, folder, filter_word):
     """File > Save Selected Layers as a user does it: napari's suggested name, the plugin's filter."""
     from pathlib import Path
 
-    import napari._qt.qt_viewer as qt_viewer
+    from napari._qt import qt_viewer
 
-    def answer(_parent, _caption, suggested, filter, **_options):  # noqa: A002 - Qt's keyword
+    def answer(_parent, _caption, suggested, filter, **_options):
         chosen = next(f for f in filter.split(";;") if filter_word in f)
         return str(folder / Path(suggested).name), chosen
 

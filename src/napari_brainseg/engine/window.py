@@ -39,6 +39,8 @@ def predict_slices(
     flips = _flip_axes(2) if tta else [()]
     out = np.empty((slices.shape[0], _out_channels(net), *slices.shape[2:]), dtype=np.float32)
     total = int(np.ceil(slices.shape[0] / batch_size))
+    if progress is not None:
+        progress(0, total)  # the total is known before the first step: a determinate bar from the start
     for step, start in enumerate(range(0, slices.shape[0], batch_size)):
         if should_stop is not None and should_stop():
             raise InterruptedError("cancelled")
@@ -77,6 +79,8 @@ def predict_volume(
     n_windows = _count_windows(volume.shape[1:], roi_size, overlap, sw_batch_size)
     total = n_windows * len(flips)
     done = [0]
+    if progress is not None:
+        progress(0, total)  # the total is known before the first window: a determinate bar from the start
 
     def forward(patch: torch.Tensor) -> torch.Tensor:
         if should_stop is not None and should_stop():

@@ -50,3 +50,25 @@ def looks_like_brats_2023(name: str) -> bool:
 def lgg_channel(name: str) -> str | None:
     """'pre-contrast', 'FLAIR', 'post-contrast' or None for a layer name."""
     return _first_rule(name, _LGG_RULES)
+
+
+# words that name a sequence or a layer's role rather than the case (longest first, so that
+# "pre-contrast" goes before "pre" and "t1ce" before "t1")
+_ROLE_WORDS = sorted(
+    {w for _, keys in (*_BRATS_RULES, *_LGG_RULES) for w in keys}
+    | {"pre-contrast", "post-contrast", "t2-flair", "seg", "mask", "label", "labels"},
+    key=len,
+    reverse=True,
+)
+_ROLE = re.compile(r"(?i)(^|[\s_.\-]+)(" + "|".join(map(re.escape, _ROLE_WORDS)) + r")(?=$|[\s_.\-]+)")
+
+
+def case_from_name(name: str) -> str:
+    """The case part of a layer name: ``Brats18_X_t1ce.nii`` -> ``Brats18_X``, ``P FLAIR`` -> ``P``,
+    ``BraTS-GLI-1-000 t1ce (t1c)`` -> ``BraTS-GLI-1-000``; '' when the name is only a sequence word."""
+    name = re.sub(r"\s*\([^)]*\)", "", name)  # "(t1c)", "(synthetic)" style notes
+    name = re.sub(r"(?i)\.nii(\.gz)?$", "", name.strip())
+    previous = None
+    while previous != name:
+        previous, name = name, _ROLE.sub("", name, count=1)
+    return name.strip(" _.-")

@@ -29,8 +29,9 @@ def convention_layer_kwargs(convention: str) -> dict:
 
 
 def case_name_of(info: dict) -> str | None:
-    """The case (BraTS) or patient (LGG) id in a layer's ``metadata["brainseg"]``, if the reader put one there."""
-    return info.get("case_id") or info.get("patient_id")
+    """The case in a layer's ``metadata["brainseg"]``, if the reader put one there: ``case`` (every reader's
+    record; an LGG single slice is ``<patient>_<n>``), else the BraTS case or LGG patient id."""
+    return info.get("case") or info.get("case_id") or info.get("patient_id")
 
 
 @dataclass(frozen=True)

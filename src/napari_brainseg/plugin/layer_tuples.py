@@ -100,10 +100,10 @@ def brats_layers(
             continue
         suffix = (file_suffixes or {}).get(modality, modality)
         name = f"{case_id} {modality}" if suffix == modality else f"{case_id} {modality} ({suffix})"
-        meta = {**base, "brainseg": {"kind": "brats_image", "case_id": case_id, "modality": modality}}
+        meta = {**base, "brainseg": {"kind": "brats_image", "case": case_id, "case_id": case_id, "modality": modality}}
         layers.append(image_layer(images[modality], name, spacing, meta, visible=modality == "flair"))
     if seg is not None:
-        meta = {**base, "brainseg": {"kind": "brats_seg", "case_id": case_id}}
+        meta = {**base, "brainseg": {"kind": "brats_seg", "case": case_id, "case_id": case_id}}
         layers.append(labels_layer(seg, f"{case_id} seg", spacing, meta, label_convention))
     return layers
 
@@ -120,7 +120,7 @@ def lgg_layers(
     """(Z, H, W, 3) or (H, W, 3) slices -> three named grey image layers (sequences, not colours) + mask."""
     title = title or patient_id
     scale = (1.0,) * (image.ndim - 1)  # kaggle_3m gives no pixel spacing
-    info = {"patient_id": patient_id, "slice_numbers": list(slice_numbers)}
+    info = {"case": title, "patient_id": patient_id, "slice_numbers": list(slice_numbers)}  # a slice: <patient>_<n>
     if source is not None:
         info["source"] = str(source)
     layers = []

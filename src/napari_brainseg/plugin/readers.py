@@ -33,6 +33,7 @@ from ..io.lgg import (
     read_mask_slices,
 )
 from ..io.nifti import Volume, is_msd_name, is_nifti_path, read_nifti, strip_nifti_suffix
+from .layer_names import case_from_name
 from .layer_tuples import LayerTuple, brats_layers, image_layer, labels_layer, lgg_layers, nifti_metadata
 
 ReaderFn = Callable[[str], list]
@@ -120,31 +121,33 @@ def read_nifti_file(path) -> list[LayerTuple]:
     path = Path(path)
     volume = read_nifti(path)
     name = strip_nifti_suffix(path.name)
+    parsed = parse_brats_name(path)
+    case = parsed[0] if parsed is not None else case_from_name(name) or name  # every layer carries its case
     meta = nifti_metadata(volume)
     if volume.data.ndim == 4:
-        return _four_d_layers(volume, name, meta)
+        return _four_d_layers(volume, name, meta, case)
     if _looks_like_segmentation(path, volume.data):
         labels = _as_labels(volume.data)
         if labels is not None:
-            meta["brainseg"] = {"kind": "nifti_seg"}
+            meta["brainseg"] = {"kind": "nifti_seg", "case": case}
             return [labels_layer(labels, name, volume.spacing, meta, _guess_convention(path, labels))]
         warnings.warn(f"{path.name}: named like a segmentation but holds non-integer values; opened as an image", stacklevel=2)
-    meta["brainseg"] = {"kind": "nifti_image"}
+    meta["brainseg"] = {"kind": "nifti_image", "case": case}
     return [image_layer(volume.data, name, volume.spacing, meta)]
 
 
-def _four_d_layers(volume: Volume, name: str, meta: dict) -> list[LayerTuple]:
+def _four_d_layers(volume: Volume, name: str, meta: dict, case: str) -> list[LayerTuple]:
     data = volume.data  # (z, y, x, c)
     if data.shape[-1] == len(MSD_CHANNELS):  # Medical Segmentation Decathlon Task01 (BRATS_xxx.nii.gz)
         layers = []
         for index, channel in enumerate(MSD_CHANNELS):
-            layer_meta = {**meta, "brainseg": {"kind": "msd_image", "modality": channel, "channel": index}}
+            layer_meta = {**meta, "brainseg": {"kind": "msd_image", "case": case, "modality": channel, "channel": index}}
             channel_data = np.ascontiguousarray(data[..., index])
             layers.append(image_layer(channel_data, f"{name} {channel}", volume.spacing, layer_meta, visible=index == 0))
         return layers
     # any other 4D series (e.g. time): the 4th axis becomes napari's first slider
     series = np.ascontiguousarray(np.moveaxis(data, -1, 0))
-    meta = {**meta, "brainseg": {"kind": "nifti_4d"}}
+    meta = {**meta, "brainseg": {"kind": "nifti_4d", "case": case}}
     return [image_layer(series, name, (1.0, *volume.spacing), meta)]
 
 
@@ -195,7 +198,7 @@ def read_lgg_folder(path) -> list[LayerTuple]:
 def read_lgg_mask_folder(path) -> list[LayerTuple]:
     """A folder of ``<patient>_<n>_mask.tif`` only (as the mask-slices writer saves): one labels stack."""
     patient, numbers, stack = read_mask_slices(path)
-    info = {"kind": "lgg_mask", "patient_id": patient, "slice_numbers": numbers, "source": str(path)}
+    info = {"kind": "lgg_mask", "case": patient, "patient_id": patient, "slice_numbers": numbers, "source": str(path)}
     return [labels_layer(stack, f"{patient} mask ({Path(path).name})", (1.0,) * 3, {"brainseg": info}, Convention.LGG)]
 
 
@@ -205,7 +208,10 @@ def read_lgg_slice(path) -> list[LayerTuple]:
     patient, number, is_mask = parse_slice_name(path)
     if is_mask:
         mask = read_lgg_mask(path)
-        info = {"kind": "lgg_mask", "patient_id": patient, "slice_numbers": [number], "source": str(path.parent)}
+        info = {
+            "kind": "lgg_mask", "case": f"{patient}_{number}", "patient_id": patient, "slice_numbers": [number],
+            "source": str(path.parent),
+        }
         meta = {"brainseg": info}
         return [labels_layer(mask, f"{patient}_{number} mask", (1.0, 1.0), meta, Convention.LGG)]
     image = read_lgg_image(path)

@@ -1,33 +1,47 @@
 """The napari dock widget: a thin GUI over :func:`napari_brainseg.engine.segment.segment`.
 
-Pick the model and its input layers (auto-filled from layer names), press Run: the segmentation
-runs in a napari ``thread_worker`` so the viewer stays responsive, a napari progress bar follows
-the network steps, and the result arrives as a new labels layer ``<source> tumour (<model>)`` with
-the source's geometry and metadata (so the plugin's writer saves it like the source), named classes
-and fixed colours. Everything about the run is captured when Run is pressed, so changing the layer
-selection meanwhile cannot redirect the result.
+UI and worker lifecycle only. Which layers go in (the case, picker filling, the checks) is decided in
+:mod:`.job`, the results table in :mod:`.results_panel`, the prediction's look in :mod:`.comparison`.
+The widget follows the newest or selected case; Run says which case it is about to segment. The
+segmentation runs in a napari ``thread_worker`` so the viewer stays responsive, the dock's progress
+bar follows the network steps, and the result arrives as a new labels layer ``<case> tumour
+(<model>)`` with the source's geometry and metadata, named classes and fixed colours, and its
+results table in ``metadata["results"]``. Everything about the run is captured when Run is pressed.
 """
 
 from __future__ import annotations
 
 import threading
-from os.path import commonprefix
 from typing import TYPE_CHECKING
 
-from magicgui.widgets import CheckBox, ComboBox, Container, Label, PushButton
+from magicgui.widgets import CheckBox, ComboBox, Container, Label, ProgressBar, PushButton
 from qtpy.QtCore import QObject, Signal
 
 from ..engine.device import DEVICES
-from ..engine.registry import BRATS_MODEL, LGG_MODEL, MODELS, get_spec
+from ..engine.registry import BRATS_MODEL, MODELS
 from ..errors import BrainsegInputError, first_line
-from .job import MODALITY_TITLES, Job, brats_input_layers, collect_job, compute, lgg_input_layers, summary
-from .layer_names import brats_modality, lgg_channel
+from .case_match import MODALITY_TITLES, brats_channels, lgg_channels
+from .case_pickers import CasePickers
+from .comparison import compare_with_truth
+from .job import Job, collect_job, compute, notes
 from .measure_layers import add_result_extras
+from .results_panel import ResultsPanel, wrap_and_select
+from .views import ViewFitter
 
 if TYPE_CHECKING:
     import napari
 
 _PLACEMENT_PAUSE_MS = 30  # between the steps of adding a result layer: long enough for a repaint
+_TIPS = {
+    "case": "The case to segment: follows the case opened last or the layer selected in the layer list",
+    "model": "brats-unet3d: 3D, FLAIR + T1 + T1ce + T2 (BraTS). lgg-unet2d: 2D slices, pre-contrast + FLAIR + "
+    "post-contrast (kaggle_3m)",
+    "device": "auto: a CUDA GPU when present, else the CPU",
+    "tta": "Average the prediction over mirrored copies of the input: a little more accurate, 4-8x slower",
+    "run": "Segment the chosen layers; the result is added as a new labels layer",
+    "cancel": "Stop the running segmentation; nothing is added",
+    "compare": "Show the ground truth filled and the prediction as outlines on top of it",
+}
 
 
 class _ProgressRelay(QObject):
@@ -36,103 +50,63 @@ class _ProgressRelay(QObject):
     step = Signal(int, int)
 
 
-class SegmentationWidget(Container):
+class SegmentationWidget(CasePickers, Container):
     def __init__(self, napari_viewer: napari.viewer.Viewer):
         super().__init__(labels=True)
         self.viewer = napari_viewer
-        self.model = ComboBox(label="Model", choices=list(MODELS), value=BRATS_MODEL)
+        self.case = ComboBox(label="Case", choices=self._case_choices, tooltip=_TIPS["case"])
+        self.model = ComboBox(label="Model", choices=list(MODELS), value=BRATS_MODEL, tooltip=_TIPS["model"])
         self.brats_pickers = {
-            m: ComboBox(label=MODALITY_TITLES[m], choices=self._single_channel_choices, nullable=True)
-            for m in get_spec(BRATS_MODEL).in_channels
+            m: ComboBox(label=MODALITY_TITLES[m], choices=self._single_channel_choices, nullable=True,
+                        tooltip=f"The {MODALITY_TITLES[m]} image layer")
+            for m in brats_channels()
         }
-        self.lgg_rgb = ComboBox(label="3-channel layer", choices=self._three_channel_choices, nullable=True)
+        self.lgg_rgb = ComboBox(label="3-channel layer", choices=self._three_channel_choices, nullable=True,
+                                tooltip="One kaggle_3m-style slice or stack with 3 channels")
         self.lgg_pickers = {
-            c: ComboBox(label=c, choices=self._single_channel_choices, nullable=True) for c in get_spec(LGG_MODEL).in_channels
+            c: ComboBox(label=c, choices=self._single_channel_choices, nullable=True,
+                        tooltip=f"The {c} image layer (instead of a 3-channel layer)")
+            for c in lgg_channels()
         }
-        self.device = ComboBox(label="Device", choices=list(DEVICES), value="auto")
-        self.tta = CheckBox(text="Flip test-time augmentation (slower)", value=False)
+        self.device = ComboBox(label="Device", choices=list(DEVICES), value="auto", tooltip=_TIPS["device"])
+        self.tta = CheckBox(text="Flip test-time augmentation (slower)", value=False, tooltip=_TIPS["tta"])
         self.uncertainty = CheckBox(text="Confidence and uncertainty map (flip members, slower)", value=False)
-        self.run_button = PushButton(text="Run")
-        self.cancel_button = PushButton(text="Cancel", enabled=False)
-        self.status = Label(label="Result", value="")
+        self.run_button = PushButton(text="Run", tooltip=_TIPS["run"])
+        self.cancel_button = PushButton(text="Cancel", enabled=False, tooltip=_TIPS["cancel"])
+        self.progress = ProgressBar(label="Progress", min=0, max=1, value=0)
+        self.status = Label(label="Status", value="")
+        self.results = ResultsPanel()
+        self.compare_button = PushButton(text="Compare with truth", enabled=False, tooltip=_TIPS["compare"])
+        self.results.actions.append(self.compare_button)  # more result actions join this row
+        buttons = Container(layout="horizontal", labels=False, widgets=[self.run_button, self.cancel_button])
         self.extend(
-            [self.model, *self.brats_pickers.values(), self.lgg_rgb, *self.lgg_pickers.values(), self.device,
-             self.tta, self.uncertainty, self.run_button, self.cancel_button, self.status]
+            [self.case, self.model, *self.brats_pickers.values(), self.lgg_rgb, *self.lgg_pickers.values(),
+             self.device, self.tta, self.uncertainty, buttons, self.progress, self.status, self.results]
         )
+        wrap_and_select(self.status)
         self.worker = None
         self._placing = False  # the result layer is being added in steps (see _on_returned)
         self._stop = threading.Event()
         self._pbar = None
         self._closed = False  # the dock (or the whole viewer) was closed: stop the run, touch no Qt widget
         self.native.destroyed.connect(self._on_destroyed)
-        self._model_chosen_by_user = False
         self._relay = _ProgressRelay()
         self._relay.step.connect(self._on_progress)
 
-        self.model.changed.connect(self._on_model_changed)
+        self.case.changed.connect(self._on_case_changed)
+        self.model.changed.connect(self._show_pickers)
+        for picker in (*self.brats_pickers.values(), self.lgg_rgb, *self.lgg_pickers.values()):
+            picker.changed.connect(self._update_run_label)
         self.run_button.changed.connect(self.run)
         self.cancel_button.changed.connect(self.cancel)
-        for event in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed):
-            event.connect(self._on_layers_changed)
-        self._on_layers_changed()
-        self._show_pickers()
-        _warm_up_in_background()
-
-    # ------------------------------------------------------------------------------ layer pickers
-
-    def _image_layers(self):
-        from napari.layers import Image
-
-        return [layer for layer in self.viewer.layers if isinstance(layer, Image) and not layer.multiscale]
-
-    def _single_channel_choices(self, _widget=None):
-        return [(layer.name, layer) for layer in self._image_layers() if not layer.rgb]
-
-    def _three_channel_choices(self, _widget=None):
-        return [(layer.name, layer) for layer in self._image_layers() if layer.data.shape[-1] == 3]
-
-    def _on_layers_changed(self, _event=None):
+        self.compare_button.changed.connect(self.compare)
+        napari_viewer.layers.events.inserted.connect(self._on_inserted)
+        napari_viewer.layers.events.removed.connect(self._on_removed)
+        napari_viewer.layers.selection.events.active.connect(self._on_active)
         self.reset_choices()
-        self._autofill()
-
-    def _autofill(self):
-        """Fill empty pickers from layer names; keep the user's own choices."""
-        singles = [layer for _, layer in self._single_channel_choices()]
-        flair = self.brats_pickers["flair"].value
-        for modality, picker in self.brats_pickers.items():
-            if picker.value is None:
-                picker.value = _best_match(singles, lambda n, m=modality: brats_modality(n) == m, flair)
-                flair = self.brats_pickers["flair"].value
-        if self.lgg_rgb.value is None:
-            rgb = [layer for _, layer in self._three_channel_choices()]
-            self.lgg_rgb.value = rgb[0] if rgb else None
-        anchor = self.lgg_pickers["FLAIR"].value
-        for channel, picker in self.lgg_pickers.items():
-            if picker.value is None:
-                picker.value = _best_match(singles, lambda n, c=channel: lgg_channel(n) == c, anchor)
-                anchor = self.lgg_pickers["FLAIR"].value
-        if not self._model_chosen_by_user:
-            self._guess_model()
-
-    def _guess_model(self):
-        brats_ready = all(p.value is not None for p in self.brats_pickers.values())
-        lgg_ready = self.lgg_rgb.value is not None or all(p.value is not None for p in self.lgg_pickers.values())
-        guess = BRATS_MODEL if brats_ready else LGG_MODEL if lgg_ready else None
-        if guess and guess != self.model.value:
-            with self.model.changed.blocked():
-                self.model.value = guess
-            self._show_pickers()
-
-    def _on_model_changed(self, _value=None):
-        self._model_chosen_by_user = True
-        self._show_pickers()
-
-    def _show_pickers(self):
-        brats = self.model.value == BRATS_MODEL
-        for picker in self.brats_pickers.values():
-            picker.visible = brats
-        for picker in (self.lgg_rgb, *self.lgg_pickers.values()):
-            picker.visible = not brats
+        self._follow_case(self.case.value)
+        self.views = ViewFitter(napari_viewer)  # anatomical axis names, upright planes, full contrast range
+        _warm_up_in_background()
 
     # ------------------------------------------------------------------------------ running
 
@@ -148,9 +122,11 @@ class SegmentationWidget(Container):
         if self.is_running:
             return
         try:
-            job = self._collect_job()
+            job = collect_job(self.model.value, *self._picks(), self._labels_layers(), device=self.device.value,
+                              tta=bool(self.tta.value), settings={"uncertainty": bool(self.uncertainty.value)})
         except BrainsegInputError as exc:
             show_error(str(exc))
+            self.status.value = str(exc)
             return
         self._start(job)
 
@@ -160,14 +136,18 @@ class SegmentationWidget(Container):
             self.cancel_button.enabled = False
             self.status.value = "Cancelling..."
 
-    def _collect_job(self) -> Job:
-        model = self.model.value
-        if model == BRATS_MODEL:
-            layers = brats_input_layers({m: p.value for m, p in self.brats_pickers.items()})
-        else:
-            layers = lgg_input_layers(self.lgg_rgb.value, {c: p.value for c, p in self.lgg_pickers.items()})
-        return collect_job(model, layers, self.viewer.layers, self.device.value, bool(self.tta.value),
-                           {"uncertainty": bool(self.uncertainty.value)})
+    def compare(self, _value=None):
+        """Arrange the selected (or latest) result over its ground truth."""
+        record = self.results.record
+        if record is None:
+            return
+        layer = next((lyr for lyr in self.viewer.layers if lyr.metadata.get("results") is record), None)
+        if layer is not None:
+            compare_with_truth(self.viewer, layer)
+
+    def _show_record(self, record):
+        self.results.show_record(record)
+        self.compare_button.enabled = bool(record and record.get("truth"))
 
     def _start(self, job: Job):
         from napari.qt.threading import thread_worker
@@ -176,8 +156,9 @@ class SegmentationWidget(Container):
         self._stop.clear()
         self.run_button.enabled = False
         self.cancel_button.enabled = True
-        self.status.value = f"Segmenting {job.source.name} with {job.model}..."
-        self._pbar = progress(total=0, desc=f"{job.source.name}: {job.model}")
+        self.progress.max, self.progress.value = 1, 0
+        self.status.value = f"Segmenting {job.case or job.source.name} with {job.model}..."
+        self._pbar = progress(desc=f"{job.source.name}: {job.model}")
         relay = self._relay
 
         def emit(done, total):
@@ -195,6 +176,9 @@ class SegmentationWidget(Container):
     # ------------------------------------------------------------------------------ worker callbacks
 
     def _on_progress(self, done: int, total: int):
+        if self._closed:
+            return
+        self.progress.max, self.progress.value = max(total, 1), min(done, max(total, 1))
         if self._pbar is not None:
             self._pbar.total = total
             self._pbar.n = done
@@ -208,7 +192,7 @@ class SegmentationWidget(Container):
     def _on_returned(self, job: Job, out):
         if self._closed:
             return  # the viewer was closed mid-run: nothing to add the result to
-        result, dice, layer = out
+        result, layer = out
         # The layer was built in the worker; what is left is napari's own main-thread work of adding
         # it (visuals, overlays, controls panel: ~80 ms on a slow 2-core machine, as for any
         # add_labels). The first paint and the summary wait for later event-loop turns, so they do
@@ -232,7 +216,8 @@ class SegmentationWidget(Container):
             if not self._closed:
                 if self.worker is None:
                     self._end_run()
-                self.status.value = summary(layer.name, result, dice, job)
+                self.status.value = f"Done: {layer.name}" + "".join(f"\nNote: {m}" for m in notes(result, job))
+                self._show_record(layer.metadata["results"])
 
         from qtpy.QtCore import QTimer
 
@@ -247,7 +232,7 @@ class SegmentationWidget(Container):
             return
         if isinstance(exc, InterruptedError):
             show_info("Segmentation cancelled; no layer was added.")
-            self.status.value = "Cancelled."
+            self.status.value = "Cancelled."  # the results table keeps the earlier results
             return
         message = first_line(exc, limit=None)
         if not isinstance(exc, BrainsegInputError):
@@ -286,19 +271,9 @@ def _warm_up_in_background():
 
 def _import_inference():
     try:
-        from ..engine import segment  # noqa: F401
+        from ..engine import segment, volumes  # noqa: F401 - volumes: the results table's MONAI metrics
     except Exception:  # noqa: BLE001 - a broken install is reported by the first Run, as one notification
         pass
-
-
-def _best_match(layers, accept, anchor):
-    """The accepted layer sharing the longest name prefix with ``anchor`` (same case), else the first."""
-    candidates = [layer for layer in layers if accept(layer.name)]
-    if not candidates:
-        return None
-    if anchor is None:
-        return candidates[0]
-    return max(candidates, key=lambda layer: len(commonprefix([layer.name, anchor.name])))
 
 
 def _unique_name(name: str, existing: set[str]) -> str:
