@@ -172,7 +172,8 @@ def test_output_folder_inside_input_folder(cohort, capsys):
     assert "Subj_t2.nii.gz" in listing
     # a rerun finds the same four cases, not its own outputs, and skips them as asked
     status, stdout, err = predict(capsys, cohort, "--output", out, "--skip-existing", "--no-overlay")
-    assert status == 0 and err.count("skipped:") == 4 and "summary: 4 of 4" in err and not error_lines(err)
+    assert status == 0 and err.count("skipped:") == 4 and "summary: 0 of 4" in err and "4 skipped" in err
+    assert not error_lines(err)
     assert sorted(p.name for p in out.iterdir()) == listing
 
 
@@ -216,7 +217,7 @@ def test_interrupted_mid_cohort(cohort, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(engine_segment, "segment_case", segment_case)
     status, stdout, err = predict(capsys, cohort, "--output", out)
     assert status == 130 and error_lines(err) and "interrupted" in error_lines(err)[0]
-    assert sorted(p.name for p in out.iterdir()) == ["Brats18_Tiny_1.nii.gz", "Brats18_Tiny_1_overlay.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["Brats18_Tiny_1.nii.gz", "Brats18_Tiny_1_overlay.png", "volumes.csv"]
     assert_complete(out, "Brats18_Tiny_1")
     assert no_temp_files(out)
     first = (out / "Brats18_Tiny_1.nii.gz").stat().st_mtime_ns
@@ -229,7 +230,7 @@ def test_interrupted_mid_cohort(cohort, tmp_path, capsys, monkeypatch):
     shutil.rmtree(out / PATIENT)
     (out / f"{PATIENT}_overlay.png").unlink()
     status, _, err = predict(capsys, cohort, "--output", out, "--skip-existing")
-    assert status == 0 and "skipped: Brats18_Tiny_1" in err and "summary: 3 of 3" in err
+    assert status == 0 and "skipped: Brats18_Tiny_1" in err and "summary: 2 of 3" in err and "1 skipped" in err
     assert (out / "Brats18_Tiny_1.nii.gz").stat().st_mtime_ns == first  # skipped, not rewritten
     status, _, err = predict(capsys, cohort, "--output", out, "--overwrite")
     assert status == 0 and (out / "Brats18_Tiny_1.nii.gz").stat().st_mtime_ns != first

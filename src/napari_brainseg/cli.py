@@ -6,12 +6,15 @@
     napari-brainseg sample --output DIR               # write the phantoms as case folders
     napari-brainseg compare BASELINE FOLLOW_UP        # change between two segmentations (cli_measure)
 
-Each INPUT is a BraTS case folder, an LGG patient folder, a DICOM exam folder, or a folder holding
-several (searched a few levels deep). Per case it writes ``DIR/<case>.nii.gz`` (BraTS, uint8 labels in
-the case's own convention, the case's affine/header; a DICOM exam: on its reference series' grid,
-``--dicom-seg`` adds ``DIR/<exam>_seg.dcm``) or ``DIR/<patient>/<patient>_<n>_mask.tif`` (LGG,
+Each INPUT is a BraTS case folder, an LGG patient folder, a DICOM exam folder, a Decathlon Task01 4D
+NIfTI file (the four modalities in one file), or a folder holding several (searched a few levels deep).
+Per case it writes ``DIR/<case>.nii.gz`` (BraTS, uint8 labels in the case's own convention, the case's
+affine/header; a DICOM exam: on its reference series' grid, ``--dicom-seg`` adds ``DIR/<exam>_seg.dcm``)
+or ``DIR/<patient>/<patient>_<n>_mask.tif`` (LGG,
 uint8 0/255 per slice), plus ``DIR/<case>_overlay.png``. A failing case prints one ``error:`` line
-and the others still run; the exit status is 1 when any case failed.
+and the others still run; the exit status is 1 when any case failed. ``DIR/volumes.csv`` gets one row
+per class and case (mL; truth mL and Dice against the case's own segmentation or ``--truth``),
+keeping the rows of other cases already there.
 """
 
 from __future__ import annotations
@@ -20,70 +23,15 @@ import argparse
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
+from .cli_inputs import CaseInput, find_cases, resolved
 from .engine.startup import import_engine, import_engine_in_background
 from .errors import BrainsegInputError, first_line
 from .io.claim import check_fits
 from .io.signals import exit_status, signals_as_interrupts
 from .io.stdout_lines import StdoutLines
 from .io.tempfiles import remove_stale
-
-MAX_DEPTH = 3  # how deep a cohort folder is searched for case folders (e.g. data/lgg/kaggle_3m/TCGA_*)
-
-
-@dataclass
-class CaseInput:
-    path: Path
-    name: str
-    error: str | None = None  # set when the folder could not even be recognised
-
-
-def find_cases(inputs: list[Path], exclude=()) -> list[CaseInput]:
-    """Every case folder named by or found under ``inputs``, in a stable order.
-
-    Folders in ``exclude`` (the output folder) are never searched below an input, so an output
-    folder inside an input folder is not read back as input on a rerun.
-    """
-    cases: list[CaseInput] = []
-    skip = {_resolved(p) for p in exclude}
-    for path in inputs:
-        if not path.exists():
-            cases.append(CaseInput(path, path.name or str(path), f"{path}: no such file or folder"))
-            continue
-        found = _search(path, MAX_DEPTH, skip)
-        if not found:
-            found = [CaseInput(path, path.name, f"{path}: not a BraTS case folder or LGG patient folder, and holds none")]
-        cases.extend(found)
-    return cases
-
-
-def _resolved(path: Path) -> Path:
-    try:
-        return Path(path).resolve()
-    except OSError:
-        return Path(path).absolute()
-
-
-def _search(path: Path, depth: int, skip=frozenset()) -> list[CaseInput]:
-    from .io.cases import case_kind
-
-    try:
-        if case_kind(path) is not None:
-            return [CaseInput(path, path.name)]
-    except BrainsegInputError as exc:  # recognised as ours but unusable (e.g. two FLAIR files)
-        return [CaseInput(path, path.name, str(exc))]
-    except OSError as exc:
-        return [CaseInput(path, path.name, f"{path}: cannot read ({exc.strerror})")]
-    if not path.is_dir() or depth == 0:
-        return []
-    found = []
-    for child in sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        if skip and _resolved(child) in skip:
-            continue  # the output folder, inside an input folder
-        found.extend(_search(child, depth - 1, skip))
-    return found
 
 
 class ProgressBar:
@@ -109,18 +57,23 @@ class ProgressBar:
             self.stream.flush()
 
 
-def predict_one(case_input: CaseInput, args) -> list[str]:
-    from .io.cases import read_case, write_result
+def predict_one(case_input: CaseInput, args, table: list | None = None) -> list[str] | None:
+    """Segment one case and write its outputs; None when --skip-existing skipped it. Its volume rows
+    (with Dice against its own segmentation or --truth) are appended to ``table``."""
+    from .cli_volumes import check_truth_grid
+    from .engine.volumes import case_rows
+    from .io.cases import CaseKind, read_case, write_result
     from .io.overlay import write_overlay_png
 
     case = read_case(case_input.path, series=args.series, reference=args.reference, register=args.register)
     name = case_input.name = case.name
+    check_truth_grid(case, args.truth_labels)  # before the model runs
     targets = case.output_paths(args.output)
     seg_target = dicom_seg_target(case, args)
     if seg_target is not None:
         targets.append(seg_target)
-    case_folder = _resolved(case_input.path)
-    if any(_resolved(t.parent) == case_folder for t in targets):
+    case_folder = resolved(case_input.path)
+    if any(resolved(t.parent) == case_folder for t in targets):
         raise BrainsegInputError(
             f"{args.output}: would write the results into the case folder {case_input.path} itself; choose another --output"
         )
@@ -140,7 +93,7 @@ def predict_one(case_input: CaseInput, args) -> list[str]:
     if existing and getattr(args, "skip_existing", False):
         if len(existing) == len(targets):
             print(f"skipped: {name}: its outputs already exist", file=sys.stderr)
-            return []
+            return None
         # a case cut short by an interrupted run: its few finished files are redone with the rest
         print(f"note: {name}: redoing {len(existing)} output(s) of an unfinished earlier run", file=sys.stderr)
         overwrite = True
@@ -166,12 +119,16 @@ def predict_one(case_input: CaseInput, args) -> list[str]:
                                        model=result.model, overwrite=overwrite))
     if args.overlay:
         title = f"{name}: {result.model} ({result.label_convention} labels)"
-        written.append(write_overlay_png(overlay, case.overlay_image(), result.labels, result.label_convention, title, overwrite=overwrite))
+        numbers = case.slice_numbers if case.kind == CaseKind.LGG else None  # LGG: the kaggle_3m file numbers
+        written.append(write_overlay_png(overlay, case.overlay_image(), result.labels, result.label_convention, title,
+                                         overwrite=overwrite, slice_numbers=numbers))
     if args.report:
         from .cli_measure import case_report
         from .io.report import write_report
 
         written.append(write_report(report, case_report(result, case, case_input.path), overwrite=overwrite))
+    if table is not None:
+        table.extend(case_rows(result, case, args.truth_labels))
     volumes = ", ".join(f"{k} {v:.1f} mL" for k, v in result.volumes_ml.items())
     if result.confidence is not None:
         volumes += f"; confidence {result.confidence:.3f}"
@@ -200,6 +157,8 @@ def _series_override(text: str) -> tuple[str, str]:
 
 
 def run_predict(args) -> int:
+    from .cli_volumes import add_volumes, read_truth, summary_line
+
     if not args.inputs and not args.sample:
         print("error: give at least one INPUT folder, or --sample for the synthetic phantoms", file=sys.stderr)
         return 2
@@ -220,12 +179,18 @@ def run_predict(args) -> int:
         if args.sample:
             inputs += write_samples(Path(tmp))
         cases = find_cases(inputs, exclude=[args.output])
-        failed, done = [], []
+        failed, done, skipped, volumes_csv = [], [], [], None
+        args.truth_labels = read_truth(args.truth, cases)
         for case_input in cases:
             try:
                 if case_input.error:
                     raise BrainsegInputError(case_input.error)
-                written = predict_one(case_input, args)
+                rows: list[dict] = []
+                written = predict_one(case_input, args, rows)
+                if written is None:
+                    skipped.append(case_input.name)
+                    continue
+                volumes_csv = add_volumes(args.output, rows)  # after each case: Ctrl-C keeps the rows so far
                 # one stdout line per output: the NIfTI file or the LGG mask folder, and the overlay
                 for path in dict.fromkeys(str(Path(p).parent) if p.endswith("_mask.tif") else p for p in written):
                     stdout.print(path)
@@ -234,10 +199,7 @@ def run_predict(args) -> int:
                 failed.append(case_input.name)
                 reason = first_line(exc, limit=None)
                 print(f"error: {case_input.name}: {reason}", file=sys.stderr)
-    summary = f"summary: {len(done)} of {len(cases)} case(s) segmented into {args.output}"
-    if failed:
-        summary += f"; {len(failed)} failed: {', '.join(failed)}"
-    print(summary, file=sys.stderr)
+    print(summary_line(args.output, len(cases), done, skipped, failed, volumes_csv), file=sys.stderr)
     return 1 if failed or not cases else 0
 
 
@@ -293,6 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "needs the [preprocess] extra)")
     scans.add_argument("--dicom-seg", action="store_true",
                        help="DICOM exams: also write <exam>_seg.dcm, a DICOM SEG on the reference series")
+    predict.add_argument("--truth", type=Path, metavar="LABELS",
+                         help="ground truth for the one INPUT (NIfTI labels or LGG mask folder): Dice in volumes.csv")
     predict.set_defaults(run=run_predict)
 
     add_compare_parser(commands)

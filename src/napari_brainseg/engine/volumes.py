@@ -55,9 +55,10 @@ def volume_rows(labels, convention: str, voxel_ml: float, truth=None, truth_conv
 def case_rows(result, case, reference=None) -> list[dict]:
     """``volume_rows`` of a segmented case (the Case protocol), each row led by the case's name; the truth
     is ``reference`` (a labels array on the case's grid) or else the case's own segmentation, when it has one."""
+    from ..io.cases import CaseKind
     from .segment import voxel_volume_ml
 
-    own = case.seg if case.kind == "brats" else case.mask
+    own = case.seg if case.kind == CaseKind.BRATS else case.mask
     truth = reference if reference is not None else own
     truth_convention = case.label_convention if reference is None else None  # a named file's values are guessed
     if truth is not None and np.shape(truth) != result.labels.shape:

@@ -21,6 +21,7 @@ class CaseKind(str, Enum):
     BRATS = "brats"  # four modality volumes (a DICOM exam reads as one too)
     LGG = "lgg"  # a stack of 3-channel kaggle_3m slices
     DICOM = "dicom"  # a folder kind only: read_case turns the exam into a BRATS-kind case
+    MSD = "msd"  # a file kind only: a Decathlon Task01 4D NIfTI file, read as a BRATS-kind case
 
     def __str__(self) -> str:
         return self.value
@@ -52,12 +53,16 @@ class Case(Protocol):
 
 
 def case_kind(path) -> CaseKind | None:
-    """BRATS for a BraTS case folder, LGG for an LGG patient folder, DICOM for a DICOM exam, else None."""
+    """BRATS for a BraTS case folder, LGG for an LGG patient folder, DICOM for a DICOM exam, MSD for a
+    Decathlon Task01 4D file (the four modalities in one file), else None."""
     from .brats import find_case_files
     from .dicom import is_dicom_exam
     from .lgg import find_patient_slices
+    from .msd import is_msd_file
 
     path = Path(path)
+    if is_msd_file(path):
+        return CaseKind.MSD
     if not path.is_dir():
         return None
     if find_case_files(path) is not None:
@@ -70,7 +75,7 @@ def case_kind(path) -> CaseKind | None:
 
 
 def read_case(path, *, series=None, reference: str = "flair", register: bool = False) -> Case:
-    """A BraTS case folder or a DICOM exam -> ``BratsCase``; an LGG patient folder -> ``LggCase``.
+    """A BraTS case folder, a DICOM exam or a Decathlon 4D file -> ``BratsCase``; an LGG patient folder -> ``LggCase``.
 
     ``reference``: the modality whose grid the others are resampled onto; ``register``: rigidly
     co-register them to it first; ``series`` (DICOM): {"flair": "SE002", ...} picks series by hand.
@@ -80,7 +85,7 @@ def read_case(path, *, series=None, reference: str = "flair", register: bool = F
     from .lgg import read_lgg_patient
 
     kind = case_kind(path)
-    if kind in (CaseKind.BRATS, CaseKind.LGG):
+    if kind in (CaseKind.BRATS, CaseKind.LGG, CaseKind.MSD):
         _check_case_size(Path(path), kind)
     if kind == CaseKind.BRATS:
         return read_brats_case(path, require_all=True, reference=reference, register=register)
@@ -88,11 +93,23 @@ def read_case(path, *, series=None, reference: str = "flair", register: bool = F
         return read_lgg_patient(path)
     if kind == CaseKind.DICOM:
         return read_dicom_exam(path, series, reference=reference, register=register)
-    raise BrainsegInputError(f"{path}: not a BraTS case folder, an LGG patient folder or a DICOM exam")
+    if kind == CaseKind.MSD:
+        from .msd import read_msd_case
+
+        return read_msd_case(path)
+    raise BrainsegInputError(
+        f"{path}: not a BraTS case folder, an LGG patient folder, a DICOM exam or a 4D NIfTI file with the four "
+        "BraTS modalities"
+    )
 
 
 def _check_case_size(path: Path, kind: CaseKind) -> None:
     """The size guard from the files' headers alone, so an over-large case is refused before it is read."""
+    if kind == CaseKind.MSD:
+        import nibabel as nib
+
+        check_size(nib.load(str(path)).shape[:3], path.name)
+        return
     if kind == CaseKind.BRATS:
         import nibabel as nib
 

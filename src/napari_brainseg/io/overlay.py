@@ -38,9 +38,14 @@ def _label_rgba(labels: np.ndarray, convention: str, alpha: float = 0.5) -> np.n
     return rgba
 
 
-def write_overlay_png(path, image: np.ndarray, labels: np.ndarray, convention: str, title: str, *, overwrite: bool = True) -> str:
+def write_overlay_png(
+    path, image: np.ndarray, labels: np.ndarray, convention: str, title: str, *, overwrite: bool = True,
+    slice_numbers=None,
+) -> str:
     """``image``/``labels`` (Z, H, W) or (H, W) -> PNG at ``path``, written atomically (an existing file is
-    replaced only with ``overwrite``)."""
+    replaced only with ``overwrite``). Each panel says which slice it shows: the file's own number
+    (``slice_numbers``, e.g. kaggle_3m's 1-based ones) or the axial index as napari's slider shows it; the
+    legend names every colour."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
@@ -59,7 +64,8 @@ def write_overlay_png(path, image: np.ndarray, labels: np.ndarray, convention: s
         ax = fig.add_subplot(1, len(picks), k + 1)
         ax.imshow(image[index], cmap="gray", vmin=lo, vmax=hi)
         ax.imshow(_label_rgba(labels[index], convention))
-        ax.set_title(f"slice {index}", fontsize=9)
+        name = f"slice {slice_numbers[index]}" if slice_numbers is not None else f"axial slice {index} (0-{len(labels) - 1})"
+        ax.set_title(name, fontsize=9)
         ax.axis("off")
     table = label_conventions.CONVENTIONS[convention]
     handles = [Patch(color=c.color, label=f"{c.value}: {c.name}") for c in table.classes]

@@ -53,4 +53,4 @@ def read_reference_labels(path):
         return read_mask_slices(path)[2]
     if is_nifti_path(path):
         return read_seg(path)
-    raise BrainsegInputError(f"{path}: --reference must be a NIfTI labels file or a folder of LGG mask slices")
+    raise BrainsegInputError(f"{path}: --truth must be a NIfTI labels file or a folder of LGG mask slices")
