@@ -172,18 +172,25 @@ def test_views_are_anatomical_and_the_contrast_range_is_the_data_range(make_napa
     assert tuple(viewer.camera.orientation2d) == ("up", "right")  # superior on top, anterior on the left
 
 
-def test_camera_follows_how_the_file_is_stored():
-    """RAS-stored files (BraTS-Africa) turn the camera, not the data: anterior up, right on the left."""
+def test_camera_follows_where_the_reader_placed_the_file():
+    """The readers place a RAS-stored file (BraTS-Africa) in patient coordinates, flipped on screen; the
+    camera then sees the same S, P, L world as for an LPS file and must not flip it back. Unplaced data
+    (identity layer affine) turns the camera instead: anterior up, right on the left."""
     import nibabel as nib
 
-    from napari_brainseg.plugin.views import axis_codes, camera_orientation
+    from napari_brainseg.plugin.placement import layer_placement
+    from napari_brainseg.plugin.views import axis_codes, camera_orientation, world_codes
 
     ras = np.diag([1.0, 1.0, 1.0, 1.0])
-    assert nib.aff2axcodes(ras) == ("R", "A", "S") and axis_codes(ras) == ("S", "A", "R")
-    assert camera_orientation(axis_codes(ras), (1, 2)) == ("up", "left")  # axial
-    assert camera_orientation(axis_codes(ras), (0, 2)) == ("up", "left")  # coronal
     lps = np.diag([-1.0, -1.0, 1.0, 1.0])
-    assert camera_orientation(axis_codes(lps), (1, 2)) == ("down", "right")
+    assert nib.aff2axcodes(ras) == ("R", "A", "S") and axis_codes(ras) == ("S", "A", "R")
+    for stored in (ras, lps):
+        placed = world_codes(axis_codes(stored), layer_placement(stored)["affine"])
+        assert placed == ("S", "P", "L")
+        assert camera_orientation(placed, (1, 2)) == ("down", "right")  # axial: anterior up, right on the left
+        assert camera_orientation(placed, (0, 2)) == ("up", "right")  # coronal: superior up
+    unplaced = world_codes(axis_codes(ras), np.eye(4))
+    assert unplaced == ("S", "A", "R") and camera_orientation(unplaced, (1, 2)) == ("up", "left")
 
 
 def _shoot(viewer, name):

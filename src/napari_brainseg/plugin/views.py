@@ -2,7 +2,7 @@
 
 napari draws a 2D plane with the row index growing downwards, whichever axes are shown. With the
 NIfTI geometry our readers keep, each napari axis has an anatomical direction (``nib.aff2axcodes``),
-so the camera can put superior (coronal, sagittal) or anterior (axial) at the top and the patient's
+and each world axis one through the layer's placement (``world_codes``), so the camera can put superior (coronal, sagittal) or anterior (axial) at the top and the patient's
 right on the screen's left, as radiology viewers do. An image opened after its labels goes under them.
 napari also caps an image's contrast slider at
 the limits a reader gives; the full data range is restored so the window can be widened.
@@ -25,6 +25,21 @@ def axis_codes(affine) -> tuple[str, str, str]:
     import nibabel as nib
 
     return tuple(reversed(nib.aff2axcodes(np.asarray(affine, dtype=float))))
+
+
+_OPPOSITE = {"S": "I", "I": "S", "A": "P", "P": "A", "L": "R", "R": "L"}
+
+
+def world_codes(codes, rotation) -> tuple[str, str, str]:
+    """The direction each world axis grows towards, for data axes with ``codes`` drawn through the layer's
+    ``rotation`` (napari ``layer.affine``): readers place NIfTI files in patient coordinates (``placement``),
+    so a file stored RAS is already flipped on screen and must not be turned a second time."""
+    rotation = np.asarray(rotation, dtype=float)[:3, :3]
+    out = []
+    for row in rotation:
+        axis = int(np.argmax(np.abs(row)))
+        out.append(codes[axis] if row[axis] > 0 else _OPPOSITE[codes[axis]])
+    return tuple(out)
 
 
 def camera_orientation(codes, displayed) -> tuple[str, str]:
@@ -59,7 +74,7 @@ class ViewFitter:
         for layer in reversed(list(self.viewer.layers)):
             affine = layer.metadata.get("nifti_affine") if isinstance(layer.metadata, dict) else None
             if affine is not None and layer.ndim == 3 and self.viewer.dims.ndim == 3:
-                return axis_codes(affine)
+                return world_codes(axis_codes(affine), layer.affine.affine_matrix)
         return None
 
     def _on_inserted(self, event):
