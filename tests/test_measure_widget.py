@@ -93,4 +93,16 @@ def test_segmentation_run_adds_uncertainty_and_diameters(make_napari_viewer, qtb
     measure.write_report()
     text = (tmp_path / "run.html").read_text()
     assert f"Confidence <b>{confidence:.3f}</b>" in text and "member disagreement" in text
-    assert f"<td>tumour</td><td>{result.metadata['dice']['tumour']:.3f}</td>" in text and "lgg-unet2d" in text
+    assert "lgg-unet2d" in text
+    # Dice per class against the truth layer the run used: the run's own results rows, with both volumes
+    from napari_brainseg.plugin.results_record import caption, csv_rows
+
+    from .test_report import reference_table
+
+    record = result.metadata["results"]
+    [row] = record["rows"]
+    assert reference_table(text)[row["class"]] == pytest.approx((row["volume_ml"], row["truth_ml"], row["dice"]), abs=0.006)
+    assert row["dice"] == pytest.approx(result.metadata["dice"]["tumour"])
+    # the confidence is part of the run's record: the results caption and its CSV rows
+    assert record["confidence"] == confidence and f"confidence {confidence:.3f}" in caption(record)
+    assert all(r["confidence"] == confidence for r in csv_rows(record))

@@ -15,6 +15,7 @@ _API = {
     "SegmentationResult": "engine.segment",
     "read_case": "io.cases",
     "write_result": "io.cases",
+    "write_case_report": "case_report",
     "labels_layer_kwargs": "plugin.layer_style",
     "MODELS": "engine.registry",
 }

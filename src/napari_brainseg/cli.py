@@ -61,7 +61,6 @@ def predict_one(case_input: CaseInput, args, table: list | None = None) -> list[
     """Segment one case and write its outputs; None when --skip-existing skipped it. Its volume rows
     (with Dice against its own segmentation or --truth) are appended to ``table``."""
     from .cli_volumes import check_truth_grid
-    from .engine.volumes import case_rows
     from .io.cases import CaseKind, read_case, write_result
     from .io.overlay import write_overlay_png
 
@@ -123,11 +122,15 @@ def predict_one(case_input: CaseInput, args, table: list | None = None) -> list[
         written.append(write_overlay_png(overlay, case.overlay_image(), result.labels, result.label_convention, title,
                                          overwrite=overwrite, slice_numbers=numbers))
     if args.report:
-        from .cli_measure import case_report
+        from .case_report import case_report
         from .io.report import write_report
 
-        written.append(write_report(report, case_report(result, case, case_input.path), overwrite=overwrite))
+        content = case_report(result, case, case_input.path, args.truth_labels,
+                              None if args.truth is None else str(args.truth))
+        written.append(write_report(report, content, overwrite=overwrite))
     if table is not None:
+        from .engine.volumes import case_rows  # imports MONAI: only once segment() has loaded it (engine.startup)
+
         table.extend(case_rows(result, case, args.truth_labels))
     volumes = ", ".join(f"{k} {v:.1f} mL" for k, v in result.volumes_ml.items())
     if result.confidence is not None:
@@ -256,7 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
     scans.add_argument("--dicom-seg", action="store_true",
                        help="DICOM exams: also write <exam>_seg.dcm, a DICOM SEG on the reference series")
     predict.add_argument("--truth", type=Path, metavar="LABELS",
-                         help="ground truth for the one INPUT (NIfTI labels or LGG mask folder): Dice in volumes.csv")
+                         help="ground truth for the one INPUT (NIfTI labels or LGG mask folder): Dice per class in "
+                              "volumes.csv and the --report")
     predict.set_defaults(run=run_predict)
 
     add_compare_parser(commands)

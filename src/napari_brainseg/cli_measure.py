@@ -1,4 +1,4 @@
-"""The command line's measurement side: ``compare A B`` and the per-case HTML report of ``predict --report``.
+"""The command line's measurement side: ``compare A B`` (the per-case report is ``case_report``).
 
     napari-brainseg compare BASELINE FOLLOW_UP [--convention C] [--region enhancing|core|whole] [--json FILE]
 
@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-
-import numpy as np
 
 
 def add_compare_parser(commands) -> None:
@@ -56,44 +54,3 @@ def run_compare(args) -> int:
         atomic_write(args.json, lambda fh: fh.write((json.dumps(payload, indent=1) + "\n").encode()))
         print(args.json)
     return 0
-
-
-def reference_dice(result, case) -> tuple[dict[str, float] | None, str | None]:
-    """Dice of the result against the case's own segmentation, when it has one."""
-    from .engine.metrics import region_dice
-    from .io.cases import CaseKind
-
-    truth = case.seg if case.kind == CaseKind.BRATS else case.mask
-    if truth is None:
-        return None, None
-    scores = region_dice(result.labels, result.label_convention, truth, case.label_convention)
-    if case.kind == CaseKind.BRATS:
-        return scores, case.files.seg.name
-    return {"FLAIR abnormality": scores["tumour"]}, "the patient's mask slices"
-
-
-def case_report(result, case, source: Path):
-    """The report content of one segmented case (measurements, inputs, model, Dice if it has a truth)."""
-    from .engine.registry import get_spec
-    from .io.report import ReportContent
-    from .measure.rano import measure_labels
-
-    spec = get_spec(result.model)
-    spacing = result.settings.get("spacing_mm")
-    image = case.overlay_image()
-    measurement = measure_labels(result.labels, result.label_convention, spacing)
-    dice, reference = reference_dice(result, case)
-    inputs = {"case": str(source), "grid (z, y, x)": " x ".join(map(str, result.labels.shape)),
-              "voxel spacing (mm)": "unknown (1 mm assumed)" if spacing is None else " x ".join(f"{s:g}" for s in spacing),
-              "channels": ", ".join(spec.in_channels)}
-    card = spec.card()
-    model = {"model": f"{spec.name}: {spec.title}", "weights sha256": str(card.get("sha256", ""))[:16] + "...",
-             "device": result.device, "test-time augmentation": "flips" if result.settings.get("tta") else "off",
-             "label convention": result.label_convention}
-    return ReportContent(
-        case=case.name, image=np.asarray(image), image_name="FLAIR", labels=result.labels,
-        convention=result.label_convention, spacing=tuple(spacing) if spacing else (1.0, 1.0, 1.0),
-        measurement=measurement, volumes_ml=result.volumes_ml, inputs=inputs, model=model,
-        confidence=result.confidence, uncertainty=result.uncertainty, dice=dice, reference=reference,
-        notes=list(result.messages),
-    )

@@ -14,7 +14,7 @@ from ..conventions import Convention
 from ..errors import BrainsegInputError
 from .metrics import dice_per_channel
 
-COLUMNS = ("case", "class", "volume_ml", "truth_ml", "dice")  # volumes.csv
+COLUMNS = ("case", "class", "volume_ml", "truth_ml", "dice", "confidence")  # volumes.csv
 _REGION_NAMES = {"WT": "WT (whole tumour)", "TC": "TC (tumour core)"}
 
 
@@ -67,4 +67,6 @@ def case_rows(result, case, reference=None) -> list[dict]:
         )
     voxel_ml, _ = voxel_volume_ml(result.settings.get("spacing_mm"), result.labels.ndim)
     rows = volume_rows(result.labels, result.label_convention, voxel_ml, truth, truth_convention)
-    return [{"case": case.name, **row} for row in rows]
+    # the per-case confidence (engine.uncertainty), on every row of the case, when the run kept its members
+    extra = {} if result.confidence is None else {"confidence": result.confidence}
+    return [{"case": case.name, **row, **extra} for row in rows]

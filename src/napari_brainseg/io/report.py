@@ -38,6 +38,8 @@ class ReportContent:
     confidence: float | None = None
     uncertainty: np.ndarray | None = None  # (z, y, x) disagreement map
     dice: dict[str, float] | None = None  # region/class -> Dice against the reference
+    # rows of engine.volumes against the reference: class, volume_ml, truth_ml, dice (shown instead of ``dice``)
+    reference_rows: list[dict] | None = None
     reference: str | None = None  # where the reference came from
     notes: list[str] = field(default_factory=list)
 
@@ -150,7 +152,11 @@ def render(content: ReportContent) -> str:
             heat = _planes_figure(content, slices, "uncertainty")
             parts.append(f'<img alt="member disagreement" src="data:image/png;base64,{heat}">'
                          "<p>Member disagreement (standard deviation of their probabilities, 0 to 0.5), same slices.</p>")
-    if content.dice is not None:
+    if content.reference_rows:
+        parts += [f"<h2>Against the reference ({html.escape(content.reference or 'given')})</h2>",
+                  _table([(r["class"], f"{r['volume_ml']:.2f}", f"{r['truth_ml']:.2f}", f"{r['dice']:.3f}")
+                          for r in content.reference_rows], ("class", "volume (mL)", "reference volume (mL)", "Dice"))]
+    elif content.dice is not None:
         parts += [f"<h2>Against the reference ({html.escape(content.reference or 'given')})</h2>",
                   _table([(k, f"{v:.3f}") for k, v in content.dice.items()], ("region", "Dice"))]
     if content.notes or m.notes:

@@ -56,11 +56,13 @@ def report_from_layers(viewer, labels_layer) -> ReportContent:
     recorded = dict(meta.get("dice") or {})  # the widget's {"against": truth layer, region: Dice, ...}
     reference = recorded.pop("against", None)
     dice = {k: float(v) for k, v in recorded.items()} or None
+    # the run's results table against its truth layer: Dice per class and region, with both volumes
+    rows = [row for row in (meta.get("results") or {}).get("rows", []) if "dice" in row] or None
     return ReportContent(
         case=meta.get("brainseg", {}).get("case_id") or labels_layer.name, image=image, image_name=image_layer.name,
         labels=labels, convention=convention, spacing=spacing, measurement=measure_layer(labels_layer),
         volumes_ml=volumes, inputs=inputs, model=model, confidence=meta.get("confidence"),
-        uncertainty=_uncertainty_of(viewer, labels_layer, labels.shape), dice=dice,
+        uncertainty=_uncertainty_of(viewer, labels_layer, labels.shape), dice=dice, reference_rows=rows,
         reference=reference, notes=list(meta.get("messages", [])),
     )
 

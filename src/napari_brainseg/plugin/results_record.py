@@ -19,6 +19,7 @@ def results_record(job, result, rows: list[dict], run_time_s: float) -> dict:
         "run_time_s": round(run_time_s, 2),
         "truth": job.truth_name,
         "volumes_assume_1mm": not job.spacing_known,
+        "confidence": result.confidence,  # None unless the run kept its members apart (engine.uncertainty)
         "rows": rows,
     }
 
@@ -26,13 +27,16 @@ def results_record(job, result, rows: list[dict], run_time_s: float) -> dict:
 def csv_rows(record: dict) -> list[dict]:
     """The record as flat CSV rows (one per class, the run's facts repeated on each)."""
     facts = {k: record[k] for k in ("model", "device", "run_time_s")}
+    if record.get("confidence") is not None:
+        facts["confidence"] = record["confidence"]
     return [{"case": record["case"], **row, **facts} for row in record["rows"]]
 
 
 def caption(record: dict) -> str:
     truth = f"; truth: {record['truth']}" if record.get("truth") else "; no truth layer"
     unit = " (volumes assume 1 mm voxels)" if record.get("volumes_assume_1mm") else ""
-    return f"{record['case']}: {record['model']} on {record['device']}, {record['run_time_s']:.1f} s{truth}{unit}"
+    confidence = f"; confidence {record['confidence']:.3f}" if record.get("confidence") is not None else ""
+    return f"{record['case']}: {record['model']} on {record['device']}, {record['run_time_s']:.1f} s{confidence}{truth}{unit}"
 
 
 def dice_summary(rows: list[dict], convention: str) -> dict:
