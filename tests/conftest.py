@@ -62,12 +62,21 @@ def lgg_patient(data_dir) -> Path:
 
 @pytest.fixture
 def errors(monkeypatch):
-    """Messages the widget shows as napari error notifications."""
+    """Messages the widget shows as napari error notifications (short headlines: plugin/notices.py)."""
     import napari.utils.notifications as notifications
 
     shown: list[str] = []
     monkeypatch.setattr(notifications, "show_error", shown.append)
     return shown
+
+
+@pytest.fixture
+def error_details(caplog):
+    """A function giving the full sentences behind the error notifications, as the plugin logs them."""
+    import logging
+
+    caplog.set_level(logging.ERROR, logger="napari_brainseg")
+    return lambda: [r.getMessage() for r in caplog.records if r.name == "napari_brainseg" and r.levelno >= logging.ERROR]
 
 
 @pytest.fixture(scope="session")

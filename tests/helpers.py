@@ -75,3 +75,18 @@ def add_widget(viewer):
     """Dock the plugin's "Segment tumour" widget the way a user does (through the manifest)."""
     _dock, widget = viewer.window.add_plugin_dock_widget("napari-brainseg", "Segment tumour")
     return widget
+
+
+def shown_whole_in_a_toast(text: str) -> bool:
+    """True when napari's own notification widget, drawn, shows ``text`` without eliding any of it."""
+    from napari._qt.dialogs.qt_notification import NapariQtNotification
+    from qtpy.QtWidgets import QApplication, QLabel
+
+    note = NapariQtNotification(text, "error")
+    note.show()
+    QApplication.processEvents()
+    try:
+        return QLabel.text(note.message) == text  # QElidingLabel keeps the full text apart from what it draws
+    finally:
+        note.close()
+        note.deleteLater()

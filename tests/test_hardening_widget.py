@@ -141,7 +141,8 @@ def test_unexpected_worker_error_is_one_notification(lgg_viewer, qtbot, monkeypa
     before = names(lgg_viewer)
     widget.run()
     qtbot.waitUntil(lambda: not widget.is_running, timeout=TIMEOUT_MS)
-    assert errors == ["Segmentation failed: RuntimeError: something broke"]
+    assert errors == ["Segmentation failed; see Status"]  # the toast napari shows whole (plugin/notices.py)
+    assert widget.status.value == "Failed: Segmentation failed: RuntimeError: something broke"
     assert names(lgg_viewer) == before and widget.run_button.enabled
 
 
@@ -153,7 +154,8 @@ def test_huge_layers_refused_before_the_worker(make_napari_viewer, slow, errors)
     widget = add_widget(viewer)
     assert widget.model.value == "brats-unet3d"
     widget.run()
-    assert len(errors) == 1 and "too large to segment: 400 x 512 x 512" in errors[0] and "'big flair'" in errors[0]
+    assert errors == ["Cannot run on these layers; see Status"]
+    assert "too large to segment: 400 x 512 x 512" in widget.status.value and "'big flair'" in widget.status.value
     assert not widget.is_running and slow.calls == 0
 
 
@@ -164,7 +166,7 @@ def test_rgba_layer_is_not_offered_as_three_channels(make_napari_viewer, slow, e
     widget.model.value = "lgg-unet2d"
     assert widget.lgg_rgb.value is None
     widget.run()
-    assert len(errors) == 1 and "3-channel layer or three single-channel layers" in errors[0]
+    assert errors == ["Choose the input layers"] and "3-channel layer or three single-channel layers" in widget.status.value
     assert slow.calls == 0 and names(viewer) == ["rgba slice"]
 
 

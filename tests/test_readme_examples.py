@@ -52,7 +52,7 @@ def run_block(heading: str) -> dict:
 
 
 def test_opening_from_python(readme_folder, readme_viewer):
-    run_block("the examples name the plugin.) From Python:")
+    run_block("**Making napari-brainseg the preferred reader.**")
     names = [layer.name for layer in readme_viewer.layers]
     assert f"{BRATS_VAL_CASE} flair" in names and "TCGA_CS_4941_19960909 FLAIR" in names
     assert any("phantom" in name.lower() for name in names)

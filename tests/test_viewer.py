@@ -197,3 +197,62 @@ def _shoot(viewer, name):
     folder = os.environ.get("BRAINSEG_SCREENSHOTS")
     if folder:
         viewer.window._qt_window.grab().save(os.path.join(folder, name))
+
+
+def test_preferred_reader_opens_without_asking(make_napari_viewer, brats18_case, lgg_patient, monkeypatch):
+    """Issue 17 (6): with napari-brainseg as the preferred reader for the README's patterns, File > Open
+    (napari's own GUI path) and viewer.open(plugin=None) read with the plugin and never ask; without the
+    preference napari asks (its 'Choose reader' dialog)."""
+    import re
+    from pathlib import Path
+
+    from napari._qt import qt_viewer as qt_viewer_module
+    from napari.settings import get_settings
+
+    asked: list = []
+    monkeypatch.setattr(qt_viewer_module, "handle_gui_reading", lambda paths, *args, **kwargs: asked.append(paths))
+    viewer = make_napari_viewer()
+    qt = viewer.window._qt_viewer
+    qt._qt_open([str(brats18_case)], stack=False)
+    assert asked and not viewer.layers  # napari's builtin reader claims the folder too: it asks
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    patterns = re.search(r'for pattern in \(([^)]*)\)', readme).group(1)
+    ours = {p.strip().strip('"'): PLUGIN for p in patterns.split(",")}
+    assert "*/Brats*/" in ours and "*.nii.gz" in ours
+    settings = get_settings()
+    settings.plugins.extension2reader = {**settings.plugins.extension2reader, **ours}  # make_napari_viewer resets it
+    asked.clear()
+    qt._qt_open([str(brats18_case)], stack=False)  # File > Open Folder / drag and drop
+    qt._qt_open([str(brats18_case / f"{BRATS18_CASE}_t1.nii.gz")], stack=False)
+    viewer.open(str(lgg_patient), plugin=None)
+    assert not asked
+    kinds = {layer.name: layer.metadata["brainseg"]["kind"] for layer in viewer.layers}
+    assert kinds[f"{BRATS18_CASE} flair"] == "brats_image" and kinds[f"{BRATS18_CASE}_t1"] == "nifti_image"
+    assert kinds[f"{LGG_PATIENT} FLAIR"] == "lgg_image"
+
+
+def test_readme_menu_names_are_the_ones_napari_shows(make_napari_viewer):
+    """Issue 17 (6): every *File > ...* / *Plugins > ...* path the README names is in napari's menus."""
+    import re
+    from pathlib import Path
+
+    viewer = make_napari_viewer()
+    shown: list[str] = []
+
+    def walk(menu, path):
+        for action in menu.actions():
+            text = action.text().replace("&", "")
+            if action.menu():
+                walk(action.menu(), [*path, text])
+            elif text:
+                shown.append(" > ".join([*path, text]))
+
+    for action in viewer.window._qt_window.menuBar().actions():
+        if action.menu():
+            walk(action.menu(), [action.text().replace("&", "")])
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    named = {re.sub(r"\s+", " ", m) for m in re.findall(r"\*((?:File|Plugins) >[^*]+)\*", readme)}
+    assert "Plugins > Brain tumour segmentation for BraTS and LGG MRI > Segment tumour" in named
+    for path in named:
+        assert any(entry == path or entry.startswith(path + " > ") or path.startswith(entry + " > ")
+                   for entry in shown), path

@@ -16,7 +16,7 @@ from qtpy.QtCore import QTimer
 
 from napari_brainseg.plugin.layer_names import brats_modality, lgg_channel, looks_like_brats_2023
 
-from .helpers import add_widget
+from .helpers import add_widget, shown_whole_in_a_toast
 from .model_card import BRATS_VAL_CASE, LGG_VAL_PATIENT, assert_matches_card, brats_dice, lgg_dice
 
 # Longest main-thread stall tolerated while a run is in flight. The issue's target is 100 ms, measured
@@ -240,7 +240,7 @@ def test_cancel_adds_no_layer(make_napari_viewer, qtbot, brats18_case, errors, m
     assert 0 < done < total, steps  # stopped part-way through the sliding window, not after it
     assert [layer.name for layer in viewer.layers] == before
     assert widget.status.value == "Cancelled." and widget.run_button.enabled
-    assert "Segmentation cancelled; no layer was added." in infos and not errors
+    assert infos == ["Segmentation cancelled"] and not errors and shown_whole_in_a_toast(infos[0])
     print(f"cancelled after {done} of {total} steps; max event-loop gap {gaps.max_gap * 1000:.0f} ms")
 
 
@@ -283,7 +283,7 @@ def test_result_is_shown_even_if_the_dock_closes_meanwhile(make_napari_viewer, q
     assert not errors
 
 
-def test_wrong_inputs_notify_and_add_nothing(make_napari_viewer, errors):
+def test_wrong_inputs_notify_and_add_nothing(make_napari_viewer, errors, error_details):
     viewer = make_napari_viewer()
     widget = add_widget(viewer)
     widget.model.value = "brats-unet3d"
@@ -303,12 +303,17 @@ def test_wrong_inputs_notify_and_add_nothing(make_napari_viewer, errors):
         picker.value = None
     widget.lgg_rgb.value = None
     widget.run()  # no LGG input
-    assert len(errors) == 4
-    assert "choose the FLAIR, T1, T1ce, T2" in errors[0]
-    assert "needs 3D volumes" in errors[1] and "2D image" in errors[1]
-    assert "different shapes" in errors[2]
-    assert "3-channel layer or three single-channel layers" in errors[3]
-    assert all("\n" not in e for e in errors)
+    details = error_details()
+    assert len(errors) == len(details) == 4
+    assert "choose the FLAIR, T1, T1ce, T2" in details[0]
+    assert "needs 3D volumes" in details[1] and "2D image" in details[1]
+    assert "different shapes" in details[2]
+    assert "3-channel layer or three single-channel layers" in details[3]
+    assert details[3] in widget.status.value  # the full sentence stays readable in the dock
+    # issue 17 (6): each notification is one short line that napari's toast shows whole
+    assert errors == ["Choose the input layers", "Cannot run on these layers; see Status",
+                      "Cannot run on these layers; see Status", "Choose the input layers"]
+    assert all(shown_whole_in_a_toast(e) for e in errors)
     assert not widget.is_running
     assert [layer.name for layer in viewer.layers if "tumour" in layer.name] == []
 
@@ -338,7 +343,7 @@ def test_lgg_channel_and_convention_from_layer_name():
     assert looks_like_brats_2023("BraTS-GLI-00001-000-t2f") and not looks_like_brats_2023("Brats18_X_flair")
 
 
-def test_worker_error_is_one_notification(make_napari_viewer, qtbot, errors):
+def test_worker_error_is_one_notification(make_napari_viewer, qtbot, errors, error_details):
     import torch
 
     if torch.cuda.is_available():
@@ -349,7 +354,8 @@ def test_worker_error_is_one_notification(make_napari_viewer, qtbot, errors):
     widget.device.value = "cuda"
     widget.run()
     qtbot.waitUntil(lambda: not widget.is_running, timeout=RUN_TIMEOUT_MS)
-    assert len(errors) == 1 and "no CUDA GPU is available" in errors[0] and "\n" not in errors[0]
+    assert errors == ["Segmentation failed; see Status"] and shown_whole_in_a_toast(errors[0])
+    assert "no CUDA GPU is available" in error_details()[0] and "no CUDA GPU is available" in widget.status.value
     assert [layer.name for layer in viewer.layers] == ["slice"]
     assert widget.run_button.enabled
 
@@ -387,7 +393,7 @@ def test_job_runs_headless_on_the_phantom_layers():
 
 
 def test_widget_follows_the_newest_or_selected_case_and_refuses_mixed_inputs(
-    make_napari_viewer, brats18_case, brats23_case, errors
+    make_napari_viewer, brats18_case, brats23_case, errors, error_details
 ):
     """Issue 17 (2): open case A, then B: the pickers follow B; selecting A's layer brings A back;
     one picker on another case, or one layer in every picker, is refused in one sentence."""
@@ -407,11 +413,14 @@ def test_widget_follows_the_newest_or_selected_case_and_refuses_mixed_inputs(
     widget.brats_pickers["flair"].value = viewer.layers[f"{BRATS23_CASE} flair (t2f)"]
     assert widget.run_button.text == "Run (inputs from 2 cases)"
     widget.run()
-    assert not widget.is_running and len(errors) == 1
-    assert f"FLAIR from {BRATS23_CASE}" in errors[0] and f"T1, T1ce, T2 from {BRATS18_CASE}" in errors[0]
+    assert not widget.is_running and errors == ["Inputs from 2 cases; choose one"]
+    details = error_details()
+    assert f"FLAIR from {BRATS23_CASE}" in details[0] and f"T1, T1ce, T2 from {BRATS18_CASE}" in details[0]
     for picker in widget.brats_pickers.values():
         picker.value = viewer.layers[f"{BRATS18_CASE} flair"]
     widget.run()
-    assert not widget.is_running and len(errors) == 2 and "chosen as both FLAIR and T1" in errors[1]
-    assert errors[1] in widget.status.value  # the refusal also stays readable in the dock
+    assert not widget.is_running and errors[1] == "One layer is chosen for two inputs"
+    assert "chosen as both FLAIR and T1" in error_details()[1]
+    assert error_details()[1] in widget.status.value  # the refusal also stays readable in the dock
+    assert all(shown_whole_in_a_toast(e) for e in errors)
     assert not [layer for layer in viewer.layers if "tumour" in layer.name]

@@ -14,6 +14,7 @@ from ..engine.registry import BRATS_MODEL, LGG_MODEL, get_spec
 from ..errors import BrainsegInputError
 from .layer_names import brats_modality, case_from_name, lgg_channel
 from .layer_style import case_name_of
+from .notices import refusal
 
 MODALITY_TITLES = {"flair": "FLAIR", "t1": "T1", "t1ce": "T1ce", "t2": "T2"}
 RGB = "3-channel"  # the LGG picker that takes one (..., 3) layer
@@ -93,13 +94,11 @@ def check_inputs(model: str, brats: dict, lgg: dict) -> list:
     by_role = _inputs_by_role(model, brats, lgg)
     missing = [role for role, layer in by_role.items() if layer is None]
     if missing and model == BRATS_MODEL:
-        raise BrainsegInputError(
-            f"{model} needs a FLAIR, T1, T1ce and T2 image layer; choose the {', '.join(missing)} layer(s)."
-        )
+        raise refusal(f"{model} needs a FLAIR, T1, T1ce and T2 image layer; choose the {', '.join(missing)} layer(s).",
+                      f"Choose the {', '.join(missing)} layer" if len(missing) == 1 else "Choose the input layers")
     if missing:
-        raise BrainsegInputError(
-            f"{model} needs one 3-channel layer or three single-channel layers ({', '.join(lgg_channels())})."
-        )
+        raise refusal(f"{model} needs one 3-channel layer or three single-channel layers ({', '.join(lgg_channels())}).",
+                      "Choose the input layers")
     _check_no_duplicates(by_role)
     _check_one_case(by_role)
     layers = list(by_role.values())
@@ -120,8 +119,9 @@ def _check_no_duplicates(by_role: dict) -> None:
     seen: dict[int, str] = {}
     for role, layer in by_role.items():
         if id(layer) in seen:
-            raise BrainsegInputError(
-                f"Layer '{layer.name}' is chosen as both {seen[id(layer)]} and {role}; choose a different layer for each input."
+            raise refusal(
+                f"Layer '{layer.name}' is chosen as both {seen[id(layer)]} and {role}; choose a different layer for each input.",
+                "One layer is chosen for two inputs",
             )
         seen[id(layer)] = role
 
@@ -133,6 +133,7 @@ def _check_one_case(by_role: dict) -> None:
     known = {case: roles for case, roles in by_case.items() if case}
     if len(known) > 1:
         listing = "; ".join(f"{', '.join(roles)} from {case}" for case, roles in known.items())
-        raise BrainsegInputError(
-            f"The inputs come from different cases ({listing}); choose one case in 'Case' or set every input to the same case."
+        raise refusal(
+            f"The inputs come from different cases ({listing}); choose one case in 'Case' or set every input to the same case.",
+            f"Inputs from {len(known)} cases; choose one",
         )

@@ -28,11 +28,12 @@ def compare_with_truth(viewer, prediction) -> bool:
     """Show ``prediction`` as outlines directly above its truth (filled, half transparent) over the
     case's visible image; hide the other labels layers. False when the truth layer is gone."""
     from napari.layers import Image, Labels
-    from napari.utils.notifications import show_info, show_warning
+
+    from . import notices
 
     truth = find_truth_layer(viewer, prediction)
     if truth is None:
-        show_warning(f"The ground-truth layer of '{prediction.name}' is no longer open.")
+        notices.warning("Its ground truth is no longer open", f"The ground-truth layer of '{prediction.name}' is no longer open.")
         return False
     case = layer_case(prediction)
     for layer in viewer.layers:
@@ -46,5 +47,5 @@ def compare_with_truth(viewer, prediction) -> bool:
     layers.move(layers.index(truth), len(layers))  # truth on top of the images...
     layers.move(layers.index(prediction), len(layers))  # ...and the outlines on top of the truth
     viewer.layers.selection.active = prediction
-    show_info(f"Filled: ground truth '{truth.name}'. Outlines: prediction '{prediction.name}'.")
+    notices.info("Truth filled, prediction outlined", f"Filled: ground truth '{truth.name}'. Outlines: prediction '{prediction.name}'.")
     return True

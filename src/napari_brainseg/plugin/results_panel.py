@@ -61,9 +61,8 @@ class ResultsPanel(Container):
 
     def export(self, _value=None, path: str | None = None) -> str | None:
         """Ask where (unless ``path`` is given) and write the shown result as CSV; returns the file."""
-        from napari.utils.notifications import show_error, show_info
-
         from ..errors import BrainsegInputError
+        from . import notices
 
         if self.record is None:
             return None
@@ -79,9 +78,9 @@ class ResultsPanel(Container):
         try:
             written = write_csv(path, csv_rows(self.record), overwrite=True)  # the dialog asked before replacing
         except BrainsegInputError as exc:
-            show_error(str(exc))
+            notices.error("Results not saved; see the log", str(exc))
             return None
-        show_info(f"Results saved to {written}")
+        notices.info("Results saved as CSV", f"Results saved to {written}")
         return written
 
     def _enable(self, enabled: bool) -> None:

@@ -20,6 +20,7 @@ from qtpy.QtCore import QObject, Signal
 from ..engine.device import DEVICES
 from ..engine.registry import BRATS_MODEL, MODELS
 from ..errors import BrainsegInputError, first_line
+from . import notices
 from .case_match import MODALITY_TITLES, brats_channels, lgg_channels
 from .case_pickers import CasePickers
 from .comparison import compare_with_truth
@@ -116,17 +117,16 @@ class SegmentationWidget(CasePickers, Container):
         return self.worker is not None or self._placing
 
     def run(self, _value=None):
-        """Capture the inputs, check them, and start the worker; errors become one notification."""
-        from napari.utils.notifications import show_error
-
+        """Capture the inputs, check them, and start the worker; a refusal is a short notification and the
+        full sentence under Status."""
         if self.is_running:
             return
         try:
             job = collect_job(self.model.value, *self._picks(), self._labels_layers(), device=self.device.value,
                               tta=bool(self.tta.value), settings={"uncertainty": bool(self.uncertainty.value)})
         except BrainsegInputError as exc:
-            show_error(str(exc))
             self.status.value = str(exc)
+            notices.error(notices.headline(exc, notices.CANNOT_RUN), str(exc))
             return
         self._start(job)
 
@@ -226,19 +226,17 @@ class SegmentationWidget(CasePickers, Container):
         QTimer.singleShot(3 * _PLACEMENT_PAUSE_MS, finish)
 
     def _on_errored(self, exc: Exception):
-        from napari.utils.notifications import show_error, show_info
-
         if self._closed:
             return
         if isinstance(exc, InterruptedError):
-            show_info("Segmentation cancelled; no layer was added.")
             self.status.value = "Cancelled."  # the results table keeps the earlier results
+            notices.info(notices.CANCELLED, "Segmentation cancelled; no layer was added.")
             return
         message = first_line(exc, limit=None)
         if not isinstance(exc, BrainsegInputError):
             message = f"Segmentation failed: {type(exc).__name__}: {message}"
-        show_error(message)
         self.status.value = "Failed: " + message
+        notices.error(notices.headline(exc, notices.RUN_FAILED, message), message)
 
     def _on_finished(self):
         if self._pbar is not None:
