@@ -15,6 +15,7 @@ from ..errors import BrainsegInputError
 from .layer_names import brats_modality, case_from_name, lgg_channel
 from .layer_style import case_name_of
 from .notices import refusal
+from .series_inputs import capture
 
 MODALITY_TITLES = {"flair": "FLAIR", "t1": "T1", "t1ce": "T1ce", "t2": "T2"}
 RGB = "3-channel"  # the LGG picker that takes one (..., 3) layer
@@ -111,7 +112,10 @@ def check_inputs(model: str, brats: dict, lgg: dict) -> list:
             )
     else:
         check_channel_dims(model, named)
-        check_same_shapes(named, "layers")
+        if model == BRATS_MODEL:  # series on other grids are resampled onto FLAIR when placed (series_inputs)
+            capture(brats_channels(), layers)
+        else:
+            check_same_shapes(named, "layers")
     return layers
 
 

@@ -13,10 +13,11 @@ import numpy as np
 from ..conventions import GLIOMA_CONVENTIONS, Convention
 from ..engine.registry import BRATS_MODEL, LGG_MODEL
 from ..limits import check_size
-from .case_match import check_inputs, is_prediction, layer_case
+from .case_match import brats_channels, check_inputs, is_prediction, layer_case
 from .layer_names import looks_like_brats_2023
 from .layer_style import SourceGeometry, result_layer_kwargs
 from .results_record import dice_summary, results_record
+from .series_inputs import CapturedGrids, capture, onto_reference, series_lines
 
 _TRUTH_KINDS = {"brats_seg", "lgg_mask", "nifti_seg"}
 _TRUTH_WORDS = ("seg", "mask", "label", "truth", "gt")
@@ -38,6 +39,8 @@ class Job:
     truth_name: str | None = None
     truth_convention: str | None = None
     settings: dict = field(default_factory=dict)
+    grids: CapturedGrids | None = None  # the 3D model's layers' positions: other grids go onto FLAIR's
+    series_notes: list = field(default_factory=list)  # which DICOM series became which modality
 
 
 def find_truth(labels_layers, grid: tuple, case: str):
@@ -83,6 +86,8 @@ def collect_job(model: str, brats: dict, lgg: dict, labels_layers, *, device: st
         truth=None if truth is None else truth.data,
         truth_name=None if truth is None else truth.name,
         truth_convention=None if truth is None else truth.metadata.get("label_convention"),
+        grids=capture(brats_channels(), layers) if model == BRATS_MODEL else None,
+        series_notes=series_lines(dict(zip(brats_channels(), layers))) if model == BRATS_MODEL else [],
     )
 
 
@@ -97,6 +102,10 @@ def compute(job: Job, progress, should_stop):
 
     started = time.perf_counter()
     arrays = [np.asarray(a) for a in job.arrays]
+    first_notes = list(job.series_notes)
+    if job.grids is not None:  # worker-thread work: resampling a series takes seconds
+        arrays, moved, _ = onto_reference(job.grids, arrays)
+        first_notes += moved
     image = arrays[0] if len(arrays) == 1 else arrays
     # a file's affine gives its orientation and voxel size, brought to the model's by segment()
     affine = job.source.metadata.get("nifti_affine") if job.model == BRATS_MODEL else None
@@ -105,6 +114,7 @@ def compute(job: Job, progress, should_stop):
         image, job.model, device=job.device, tta=job.tta, convention=job.convention, spacing=spacing,
         affine=affine, progress=progress, should_stop=should_stop, uncertainty=job.settings.get("uncertainty", False),
     )
+    result.messages[:0] = first_notes
     voxel_ml, _ = engine_segment.voxel_volume_ml(result.settings.get("spacing_mm"), result.labels.ndim)
     truth = None if job.truth is None else np.asarray(job.truth)
     rows = volume_rows(result.labels, result.label_convention, voxel_ml, truth, job.truth_convention)
