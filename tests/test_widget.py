@@ -62,6 +62,11 @@ def shoot(viewer, name):
     """Keep a picture of the whole window for docs/screenshots when BRAINSEG_SCREENSHOTS names a folder."""
     folder = os.environ.get("BRAINSEG_SCREENSHOTS")
     if folder:
+        from qtpy.QtWidgets import QApplication
+
+        for _ in range(5):  # a dock added just now is laid out and painted first
+            QApplication.processEvents()
+            time.sleep(0.05)
         viewer.window._qt_window.grab().save(os.path.join(folder, name))
 
 
@@ -87,11 +92,11 @@ def test_lgg_patient_run(make_napari_viewer, qtbot, data_dir, errors, tmp_path, 
     assert {c: p.value.name for c, p in widget.lgg_pickers.items()} == {
         c: f"{LGG_VAL_PATIENT} {c}" for c in ("pre-contrast", "FLAIR", "post-contrast")
     }
+    shoot(viewer, "dock_before_run.png")
     name = f"{LGG_VAL_PATIENT} tumour (lgg-unet2d)"
     viewer.add_labels(np.zeros((2, 2), np.uint8), name=name)  # an existing name is never replaced
     steps = []
     widget._relay.step.connect(lambda done, total: steps.append((done, total)))
-    shoot(viewer, "dock_before_run.png")
     gaps = run_and_wait(qtbot, widget, during=lambda: shoot(viewer, "dock_during_run.png"))
     assert not errors
     assert steps and steps[-1][0] == steps[-1][1] > 0  # the progress bar was fed to completion
@@ -118,6 +123,10 @@ def test_lgg_patient_run(make_napari_viewer, qtbot, data_dir, errors, tmp_path, 
     assert row["truth_ml"] == pytest.approx(np.count_nonzero(truth) * 1e-3)
     shown = widget.results.table.to_dict("records")[0]
     assert shown["Dice"] == f"{dice:.3f}" and shown["truth mL"] == f"{row['truth_ml']:.2f}"
+    from qtpy.QtCore import QLocale
+
+    drawn = widget.results.table.native.itemDelegate()  # what the table paints, not only what it holds
+    assert [drawn.displayText(shown[c], QLocale()) for c in ("Dice", "truth mL")] == [shown["Dice"], shown["truth mL"]]
     widget.results.copy_button.clicked.emit()
     from qtpy.QtWidgets import QApplication
 

@@ -96,7 +96,11 @@ def _cell(column: str, value) -> str:
 
 
 def _make_read_only(table: Table) -> None:
-    from qtpy.QtWidgets import QAbstractItemView, QHeaderView
+    from qtpy.QtWidgets import QAbstractItemView, QHeaderView, QStyledItemDelegate
+
+    # magicgui's delegate redraws every number with 4 decimals (0.889 -> 0.8890, 0.05 mL -> 5.000e-02);
+    # a plain one shows the cells as _cell wrote them
+    table.native.setItemDelegate(QStyledItemDelegate(table.native))
 
     table.native.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     table.native.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
