@@ -109,3 +109,13 @@ def test_unknown_mode_is_one_clear_error(head):
     _, _, _, on_grid, _, cleaned, foreground = head
     with pytest.raises(BrainsegInputError, match="choose one of auto, on, off"):
         strip_skull(on_grid, cleaned, foreground.mask, SPEC, "maybe")
+
+
+def test_cli_skull_strip_on_without_the_extra_is_one_error_line(brats18_cropped, tmp_path, capsys, without_extra):
+    from napari_brainseg.cli import main
+
+    code = main(["predict", str(brats18_cropped), "--output", str(tmp_path / "out"), "--device", "cpu",
+                 "--no-overlay", "--skull-strip", "on"])
+    err = capsys.readouterr().err
+    assert code != 0 and "error:" in err and "needs the [preprocess] extra" in err and "Traceback" not in err
+    assert not list((tmp_path / "out").glob("*.nii.gz"))  # nothing half-written
