@@ -93,6 +93,28 @@ def test_segment_says_how_many_networks_ran(two_folds, tmp_path, monkeypatch):
     single = tmp_path / "single"
     single.mkdir()
     _install(single, monkeypatch, _fold_state(0), members=1)
-    alone = segment(phantom)
+    alone = segment(phantom, tta=False)
     assert np.array_equal(fast.labels, alone.labels)
     assert not np.array_equal(both.labels, fast.labels)
+
+
+def test_shipped_lgg_model_runs_its_cross_validated_setting():
+    """The shipped LGG model: all fold networks with flip TTA by default (registry), one network
+    without TTA when fast."""
+    spec = registry.get_spec(MODEL)
+    result = segment(make_lgg_phantom())
+    assert result.settings["networks"] == spec.members and result.settings["tta"] == spec.tta
+    assert result.method == f"{spec.members}-network ensemble" + (" + flip TTA" if spec.tta else "")
+    fast = segment(make_lgg_phantom(), fast=True)
+    assert fast.settings["networks"] == 1 and fast.settings["tta"] is False
+
+
+def test_cli_fast_says_one_network(lgg_patient, tmp_path):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "napari_brainseg.cli", "predict", str(lgg_patient), "--output",
+                          str(tmp_path), "--fast", "--no-overlay"], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    line = next(li for li in out.stderr.splitlines() if li.startswith(lgg_patient.name + ":"))
+    assert "1 network (fast)" in line

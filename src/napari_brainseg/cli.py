@@ -1,7 +1,8 @@
 """``napari-brainseg``: segment BraTS cases and LGG patients in batch, outside napari.
 
     napari-brainseg predict INPUT [INPUT ...] --output DIR [--model NAME] [--device auto|cpu|cuda]
-                            [--tta] [--overwrite | --skip-existing] [--no-overlay] [--uncertainty] [--report]
+                            [--fast] [--tta | --no-tta] [--overwrite | --skip-existing] [--no-overlay]
+                            [--uncertainty] [--report]
     napari-brainseg predict --sample --output DIR     # the built-in synthetic phantoms
     napari-brainseg sample --output DIR               # write the phantoms as case folders
     napari-brainseg compare BASELINE FOLLOW_UP        # change between two segmentations (cli_measure)
@@ -104,7 +105,7 @@ def predict_one(case_input: CaseInput, args, table: list | None = None) -> list[
     bar = ProgressBar(f"{name}")
     started = time.perf_counter()
     try:
-        result, case = segment_case(case, args.model, device=args.device, tta=args.tta, progress=bar,
+        result, case = segment_case(case, args.model, device=args.device, tta=args.tta, fast=args.fast, progress=bar,
                                     uncertainty=args.uncertainty or args.report,
                                     skull_strip=getattr(args, "skull_strip", "auto"))
     finally:
@@ -135,7 +136,8 @@ def predict_one(case_input: CaseInput, args, table: list | None = None) -> list[
     volumes = ", ".join(f"{k} {v:.1f} mL" for k, v in result.volumes_ml.items())
     if result.confidence is not None:
         volumes += f"; confidence {result.confidence:.3f}"
-    print(f"{name}: {result.model} on {result.device} in {time.perf_counter() - started:.1f} s; {volumes}", file=sys.stderr)
+    print(f"{name}: {result.model} ({result.method}) on {result.device} in {time.perf_counter() - started:.1f} s; "
+          f"{volumes}", file=sys.stderr)
     for message in result.messages:
         if message not in shown:  # segment() repeats the case's warnings for API users; printed above
             print(f"note: {name}: {message}", file=sys.stderr)
@@ -234,7 +236,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--output", "--out", "-o", type=Path, required=True, metavar="DIR")
     predict.add_argument("--model", choices=sorted(MODELS), help="default: the model matching each input")
     predict.add_argument("--device", choices=DEVICES, default="auto")
-    predict.add_argument("--tta", action="store_true", help="flip test-time augmentation (slower)")
+    predict.add_argument("--fast", action="store_true",
+                         help="one network of the model's fold ensemble and no TTA: several times faster, a little less accurate")
+    predict.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
+                         help="flip test-time augmentation (default: where the model's cross-validation chose it)")
     existing = predict.add_mutually_exclusive_group()
     existing.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     existing.add_argument("--skip-existing", action="store_true",

@@ -43,6 +43,13 @@ class SegmentationResult:
     messages: list[str] = field(default_factory=list)  # fallbacks and assumptions, one line each
 
     @property
+    def method(self) -> str:
+        """How the labels were made, in words: e.g. '5-network ensemble + flip TTA' or '1 network (fast)'."""
+        networks, total = self.settings.get("networks", 1), get_spec(self.model).members
+        text = f"{networks}-network ensemble" if networks > 1 else ("1 network (fast)" if total > 1 else "1 network")
+        return text + (" + flip TTA" if self.settings.get("tta") else "")
+
+    @property
     def class_names(self) -> dict[int, str]:
         return label_conventions.CONVENTIONS[self.label_convention].names()
 
@@ -128,7 +135,7 @@ def segment(
     model: str | None = None,
     *,
     device: str = "auto",
-    tta: bool = False,
+    tta: bool | None = None,
     convention: str | None = None,
     spacing=None,
     affine=None,
@@ -155,7 +162,9 @@ def segment(
     ``progress(done, total)`` is called after each network step; ``should_stop()`` returning True
     aborts with :class:`InterruptedError`. ``uncertainty`` keeps the flip-TTA members apart (so it
     implies ``tta``) and adds their per-voxel disagreement map and a per-case confidence score.
-    ``fast`` runs one network of a fold ensemble instead of all of them (``registry``: ``members``).
+    ``tta`` (flip test-time augmentation) defaults to the model's cross-validated choice
+    (``registry``: ``tta``); ``fast`` runs one network of a fold ensemble instead of all of them
+    (``members``) and no TTA unless ``tta=True`` is given.
     ``skull_strip`` (3D models): 'auto' extracts the brain of an input that looks like a whole head
     when the ``[preprocess]`` extra is installed (``skull_strip``), 'on' always, 'off' never.
     """
@@ -172,6 +181,8 @@ def segment(
         spacing = voxel_spacing(affine)
     dev = resolve_device(device)
     networks = 1 if fast else spec.members
+    if tta is None:
+        tta = spec.tta and not fast
     messages: list[str] = list(defaults.get("messages", ()))  # what reading the case changed
 
     if array.dtype.kind == "f" and not np.all(np.isfinite(array)):

@@ -41,6 +41,7 @@ class Job:
     settings: dict = field(default_factory=dict)
     grids: CapturedGrids | None = None  # the 3D model's layers' positions: other grids go onto FLAIR's
     series_notes: list = field(default_factory=list)  # which DICOM series became which modality
+    fast: bool = False  # one network of a fold ensemble (engine.segment)
 
 
 def find_truth(labels_layers, grid: tuple, case: str):
@@ -58,7 +59,7 @@ def find_truth(labels_layers, grid: tuple, case: str):
 
 
 def collect_job(model: str, brats: dict, lgg: dict, labels_layers, *, device: str, tta: bool,
-                settings: dict | None = None) -> Job:
+                settings: dict | None = None, fast: bool = False) -> Job:
     """Check the picked layers (``brats``/``lgg``: picker -> layer) and capture everything the worker needs
     (raises BrainsegInputError). ``settings``: {"uncertainty": bool} keeps the flip members apart."""
     layers = check_inputs(model, brats, lgg)
@@ -80,6 +81,7 @@ def collect_job(model: str, brats: dict, lgg: dict, labels_layers, *, device: st
         source=SourceGeometry.of(source),
         device=device,
         tta=tta,
+        fast=fast,
         settings=dict(settings or {}),
         convention=convention,
         spacing_known="nifti_affine" in source.metadata or any(s != 1 for s in source.scale),
@@ -111,7 +113,7 @@ def compute(job: Job, progress, should_stop):
     affine = job.source.metadata.get("nifti_affine") if job.model == BRATS_MODEL else None
     spacing = job.source.scale if job.spacing_known and affine is None else None
     result = engine_segment.segment(
-        image, job.model, device=job.device, tta=job.tta, convention=job.convention, spacing=spacing,
+        image, job.model, device=job.device, tta=job.tta, fast=job.fast, convention=job.convention, spacing=spacing,
         affine=affine, progress=progress, should_stop=should_stop, uncertainty=job.settings.get("uncertainty", False),
     )
     result.messages[:0] = first_notes

@@ -15,6 +15,7 @@ def results_record(job, result, rows: list[dict], run_time_s: float) -> dict:
     return {
         "case": job.case or job.source.name,
         "model": result.model,
+        "method": result.method,
         "device": result.device,
         "run_time_s": round(run_time_s, 2),
         "truth": job.truth_name,
@@ -26,7 +27,7 @@ def results_record(job, result, rows: list[dict], run_time_s: float) -> dict:
 
 def csv_rows(record: dict) -> list[dict]:
     """The record as flat CSV rows (one per class, the run's facts repeated on each)."""
-    facts = {k: record[k] for k in ("model", "device", "run_time_s")}
+    facts = {k: record[k] for k in ("model", "method", "device", "run_time_s") if k in record}
     if record.get("confidence") is not None:
         facts["confidence"] = record["confidence"]
     return [{"case": record["case"], **row, **facts} for row in record["rows"]]
@@ -36,7 +37,9 @@ def caption(record: dict) -> str:
     truth = f"; truth: {record['truth']}" if record.get("truth") else "; no truth layer"
     unit = " (volumes assume 1 mm voxels)" if record.get("volumes_assume_1mm") else ""
     confidence = f"; confidence {record['confidence']:.3f}" if record.get("confidence") is not None else ""
-    return f"{record['case']}: {record['model']} on {record['device']}, {record['run_time_s']:.1f} s{confidence}{truth}{unit}"
+    method = f" ({record['method']})" if record.get("method") else ""
+    return (f"{record['case']}: {record['model']}{method} on {record['device']}, {record['run_time_s']:.1f} s"
+            f"{confidence}{truth}{unit}")
 
 
 def dice_summary(rows: list[dict], convention: str) -> dict:
