@@ -21,6 +21,7 @@ import torch
 import napari_brainseg
 from napari_brainseg.conventions import convert_brats_labels
 from napari_brainseg.engine import segment as engine_segment
+from napari_brainseg.engine.registry import get_spec
 from napari_brainseg.errors import BrainsegInputError
 from napari_brainseg.io.writer import write_labels
 from napari_brainseg.phantoms import make_brats_phantom
@@ -60,7 +61,9 @@ def test_lgg_deterministic_and_on_input_grid(lgg_case):
     assert first.labels.dtype == np.uint8 and first.labels.shape == stack.shape[:3]
     assert set(np.unique(first.labels)) <= {0, 1}
     np.testing.assert_array_equal(first.labels, second.labels)  # bit-identical on CPU
-    assert first.settings["tta"] is False and first.settings["threshold"] == 0.5
+    spec = get_spec("lgg-unet2d")  # the cross-validated defaults
+    assert first.settings["tta"] is spec.tta and first.settings["threshold"] == spec.threshold
+    assert first.settings["networks"] == spec.members
 
 
 def test_lgg_single_slice_and_channel_triple(lgg_case):
@@ -166,14 +169,14 @@ def test_segment_case_and_write_result(tmp_path, lgg_case):
 
 def test_tta_is_the_mean_over_mirrored_inputs(lgg_case):
     stack = lgg_case.image[7:9]  # (Z, H, W, 3), tumour on both slices
-    plain = napari_brainseg.segment(stack, device="cpu", return_probabilities=True)
+    plain = napari_brainseg.segment(stack, device="cpu", tta=False, return_probabilities=True)
     tta = napari_brainseg.segment(stack, device="cpu", tta=True, return_probabilities=True)
     assert tta.settings["tta"] is True and plain.settings["tta"] is False
     # flip TTA = the mean of the network's answers on the image and on each mirror image, mirrored back;
     # computed here from plain runs on mirrored input (bit-identical on the CPU)
     answers = [plain.probabilities]
     for axis in (1, 2):  # H, W of the stack; (K, Z, H, W) probabilities have them one axis later
-        mirrored = napari_brainseg.segment(np.flip(stack, axis), device="cpu", return_probabilities=True)
+        mirrored = napari_brainseg.segment(np.flip(stack, axis), device="cpu", tta=False, return_probabilities=True)
         answers.append(np.flip(mirrored.probabilities, axis + 1))
     np.testing.assert_allclose(tta.probabilities, np.mean(answers, axis=0), atol=1e-5)
     # the mirrored answers do differ (up to 0.42 per voxel on these slices), so flips that do nothing would fail
