@@ -2,7 +2,7 @@
 
     python -m benchmarks.speed [--repeats 5] [--device cpu|cuda|all] [--brats-root DIR ...]
                                [--only brats-case,brats-cohort,lgg-patient,lgg-batch]
-                               [--configs ours-api,ours-cli,bundle,plain-swi] [--channels-last] [--compile]
+                               [--configs ours-api,ours-api-fast,ours-cli,bundle,plain-swi] [--channels-last] [--compile]
                                [--out JSON] [--quick]
 
 Every (benchmark, configuration, device) runs in a fresh Python process, so the peak resident memory
@@ -85,12 +85,12 @@ def _patch_network(channels_last: bool, compile_: bool) -> None:
     engine_segment.load_model = load
 
 
-def _ours_api(cases: list[str], out_dir: Path, device: str) -> None:
+def _ours_api(cases: list[str], out_dir: Path, device: str, fast: bool = False) -> None:
     from napari_brainseg.engine.segment import segment_case
     from napari_brainseg.io.cases import write_result
 
     for path in cases:
-        result, case = segment_case(path, device=device)
+        result, case = segment_case(path, device=device, fast=fast)
         write_result(result, case, out_dir, overwrite=True)
 
 
@@ -164,6 +164,9 @@ def run_worker(spec: dict) -> dict:
     if config == "ours-api":
         def once():
             _ours_api(cases, out_dir, device)
+    elif config == "ours-api-fast":  # one network of a fold ensemble, no TTA (segment(fast=True))
+        def once():
+            _ours_api(cases, out_dir, device, fast=True)
     elif config == "ours-cli":
         def once():
             _ours_cli(cases, out_dir, device)
@@ -376,7 +379,7 @@ def main(argv=None) -> int:
     plan = []
     for bench in benches:
         for device in devices:
-            names = configs if bench in BRATS_BENCHES else [c for c in configs if c in ("ours-api", "ours-cli")]
+            names = configs if bench in BRATS_BENCHES else [c for c in configs if c in ("ours-api", "ours-api-fast", "ours-cli")]
             variants = [(c, {}) for c in names]
             if "ours-api" in names and (bench in ("brats-case", "lgg-patient")):
                 if args.channels_last:

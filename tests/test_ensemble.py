@@ -98,6 +98,31 @@ def test_segment_says_how_many_networks_ran(two_folds, tmp_path, monkeypatch):
     assert not np.array_equal(both.labels, fast.labels)
 
 
+
+def test_uncertainty_members_are_every_network_under_every_flip(two_folds):
+    """With an ensemble, the uncertainty's members are each network under each flip (2 x 3 for LGG),
+    not the flips of the networks' mean: their mean is the ensemble's TTA probability and their
+    confidence is the pairwise Dice over all six (fast: member 0's three flips)."""
+    phantom = make_lgg_phantom()
+    tta = segment(phantom, tta=True, return_probabilities=True)
+    both = segment(phantom, uncertainty=True, return_probabilities=True)
+    fast = segment(phantom, uncertainty=True, fast=True)
+    np.testing.assert_allclose(both.probabilities, tta.probabilities, atol=1e-4)
+    assert both.settings["networks"] == 2 and 0 < both.confidence <= 1 and both.uncertainty.shape == both.labels.shape
+
+    from napari_brainseg.engine.preprocess import preprocess_lgg
+    from napari_brainseg.engine.uncertainty import flip_member_stats
+    from napari_brainseg.engine.window import predict_slices
+
+    net = registry.load_model(MODEL)
+    x = preprocess_lgg(phantom.model_input())
+    nets = [lambda v, m=m: predict_slices(m, v, torch.device("cpu"), batch_size=16, amp=True) for m in net]
+    expected = flip_member_stats(nets, x, (2, 3), (2, 3), registry.get_spec(MODEL).threshold, channel_axis=1)
+    assert expected.n == 6 and both.confidence == pytest.approx(expected.confidence(), abs=1e-3)
+    member0 = flip_member_stats(nets[:1], x, (2, 3), (2, 3), registry.get_spec(MODEL).threshold, channel_axis=1)
+    assert fast.confidence == pytest.approx(member0.confidence(), abs=1e-3)
+    assert abs(fast.confidence - both.confidence) > 0.01  # member 1 counts
+
 def test_shipped_lgg_model_runs_its_cross_validated_setting():
     """The shipped LGG model: all fold networks with flip TTA by default (registry), one network
     without TTA when fast."""

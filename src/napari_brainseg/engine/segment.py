@@ -55,8 +55,10 @@ class SegmentationResult:
 
 
 def _forward(spec: ModelSpec, x: np.ndarray, device: torch.device, sw_batch: int, tta: bool, progress, should_stop,
-             members: int):
+             members: int, member: int | None = None):
     net = load_model(spec.name, device, members)
+    if member is not None and members > 1:
+        net = net[member]  # one network of the ensemble (MeanProbabilityEnsemble is a ModuleList)
     if spec.spatial_dims == 3:
         return predict_volume(
             net, x, device, spec.patch_size, sw_batch_size=sw_batch, overlap=spec.sw_overlap, tta=tta, amp=True,
@@ -67,7 +69,8 @@ def _forward(spec: ModelSpec, x: np.ndarray, device: torch.device, sw_batch: int
     )
 
 
-def _run_with_fallbacks(spec, x, device, tta, progress, should_stop, messages, members) -> tuple[np.ndarray, torch.device]:
+def _run_with_fallbacks(spec, x, device, tta, progress, should_stop, messages, members,
+                        member=None) -> tuple[np.ndarray, torch.device]:
     """Run on ``device``; on CUDA out-of-memory retry with batch 1, then on the CPU - never half a result."""
     batch = spec.batch_size
     attempts = [(device, batch)]
@@ -75,7 +78,7 @@ def _run_with_fallbacks(spec, x, device, tta, progress, should_stop, messages, m
         attempts += [(device, 1), (torch.device("cpu"), batch)]
     for index, (dev, size) in enumerate(attempts):
         try:
-            return _forward(spec, x, dev, size, tta, progress, should_stop, members), dev
+            return _forward(spec, x, dev, size, tta, progress, should_stop, members, member), dev
         except torch.cuda.OutOfMemoryError:
             torch.cuda.empty_cache()
             if index + 1 == len(attempts):
@@ -87,24 +90,28 @@ def _run_with_fallbacks(spec, x, device, tta, progress, should_stop, messages, m
 
 
 def _members_with_fallbacks(spec, x, device, progress, should_stop, messages, members):
-    """The flip-TTA members kept apart (``engine.uncertainty``); their mean is the TTA probability."""
-    from .uncertainty import flip_members
+    """Every network of the ensemble under every flip, kept apart (``engine.uncertainty``); their mean
+    is the ensemble's TTA probability."""
+    from .uncertainty import flip_member_stats
 
     axes = (1, 2, 3) if spec.spatial_dims == 3 else (2, 3)  # (C, z, y, x) volume or (Z, C, H, W) slices
-    n_members, used = len(axes) + 1, [device]
+    networks = list(range(members)) if members > 1 else [None]
+    n_members, used = len(networks) * (len(axes) + 1), [device]
     step = [0]
 
-    def predict(xi):
-        member = step[0]
-        step[0] += 1
-        relay = None if progress is None else (lambda d, t: progress(member * t + d, n_members * t))
-        prob, used[0] = _run_with_fallbacks(spec, xi, device, False, relay, should_stop, messages, members)
-        return prob
+    def predict_with(member):
+        def predict(xi):
+            index = step[0]
+            step[0] += 1
+            relay = None if progress is None else (lambda d, t: progress(index * t + d, n_members * t))
+            prob, used[0] = _run_with_fallbacks(spec, xi, device, False, relay, should_stop, messages, members, member)
+            return prob
+        return predict
 
-    members = flip_members(predict, x, axes, axes)
-    if spec.spatial_dims == 2:  # (M, Z, K, H, W) slices -> (M, K, Z, H, W), channels second as in 3D
-        members.probabilities = np.moveaxis(members.probabilities, 2, 1)
-    return members, used[0]
+    # 2D: members come as (Z, K, H, W) slice stacks, channels on axis 1
+    stats = flip_member_stats([predict_with(m) for m in networks], x, axes, axes, spec.threshold,
+                              channel_axis=0 if spec.spatial_dims == 3 else 1)
+    return stats, used[0]
 
 
 def _probabilities(spec, x, device, tta, uncertainty, progress, should_stop, messages, networks):
@@ -112,8 +119,7 @@ def _probabilities(spec, x, device, tta, uncertainty, progress, should_stop, mes
     if not uncertainty:
         return (*_run_with_fallbacks(spec, x, device, tta, progress, should_stop, messages, networks), None)
     members, used = _members_with_fallbacks(spec, x, device, progress, should_stop, messages, networks)
-    mean = members.mean
-    return (mean if spec.spatial_dims == 3 else np.moveaxis(mean, 0, 1)), used, members
+    return members.mean, used, members
 
 
 def voxel_volume_ml(spacing, ndim: int) -> tuple[float, bool]:
@@ -272,7 +278,7 @@ def segment(
         probabilities=prob.astype(np.float32, copy=False) if return_probabilities else None,
         messages=messages,
         uncertainty=disagreement,
-        confidence=None if members is None else members.confidence(spec.threshold),
+        confidence=None if members is None else members.confidence(),
     )
 
 
