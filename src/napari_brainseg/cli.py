@@ -248,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="also write <case>_overlay.png (default: yes)")
     predict.add_argument("--sample", action="store_true", help="also segment the built-in synthetic phantoms")
     predict.add_argument("--uncertainty", action="store_true",
-                         help="keep the flip-TTA members apart: a per-case confidence score (as slow as --tta)")
+                         help="keep every network under every flip apart: a per-case confidence score (as slow as --tta)")
     predict.add_argument("--report", action="store_true",
                          help="also write <case>_report.html (self-contained; implies --uncertainty)")
     scans = predict.add_argument_group("scans that are not BraTS files (see docs/real-scans.md)")

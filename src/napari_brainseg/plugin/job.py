@@ -133,6 +133,6 @@ def notes(result, job: Job) -> list[str]:
     """What the dock says under the result besides the table: the confidence and the engine's messages."""
     found = result.messages if job.spacing_known else [m for m in result.messages if "spacing" not in m]
     if result.confidence is not None:
-        found = [f"Confidence: {result.confidence:.3f} (flip-member agreement; the uncertainty map is a hidden layer)",
+        found = [f"Confidence: {result.confidence:.3f} (agreement of the networks and flips; the uncertainty map is a hidden layer)",
                  *found]
     return found

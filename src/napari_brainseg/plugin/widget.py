@@ -76,7 +76,7 @@ class SegmentationWidget(CasePickers, Container):
         self.fast = CheckBox(text="Fast (one network, no TTA)", value=False, tooltip=_TIPS["fast"])
         self.tta = CheckBox(text="Flip test-time augmentation (slower)", value=get_spec(BRATS_MODEL).tta,
                             tooltip=_TIPS["tta"])
-        self.uncertainty = CheckBox(text="Confidence and uncertainty map (flip members, slower)", value=False)
+        self.uncertainty = CheckBox(text="Confidence and uncertainty map (every network under every flip, slower)", value=False)
         self.run_button = PushButton(text="Run", tooltip=_TIPS["run"])
         self.cancel_button = PushButton(text="Cancel", enabled=False, tooltip=_TIPS["cancel"])
         self.progress = ProgressBar(label="Progress", min=0, max=1, value=0)
