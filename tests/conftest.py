@@ -49,6 +49,17 @@ def brats23_case(brats_root) -> Path:
 
 
 @pytest.fixture(scope="session")
+def brats_case_folder(request, tmp_path_factory) -> Path:
+    """A BraTS-named case folder for tests that need one but none of its values: the real 2018 case when
+    the data folder is there, else the package's phantom written like one - so they run without the data."""
+    if DATA.is_dir():
+        return request.getfixturevalue("brats18_case")
+    from napari_brainseg.phantoms import write_brats_phantom
+
+    return write_brats_phantom(tmp_path_factory.mktemp("phantom"))
+
+
+@pytest.fixture(scope="session")
 def brats18_layers(brats18_case):
     from napari_brainseg.plugin.readers import read_brats_folder
 

@@ -35,19 +35,19 @@ from .hardening_data import (
 from .helpers import copy_case, read_error, read_reason, without_paths
 
 
-def test_truncated_nifti(brats18_case, tmp_path):
-    source = (brats18_case / f"{BRATS18_CASE}_flair.nii.gz").read_bytes()
+def test_truncated_nifti(brats_case_folder, tmp_path):
+    source = (brats_case_folder / f"{brats_case_folder.name}_flair.nii.gz").read_bytes()
     path = tmp_path / "cut_flair.nii.gz"
     path.write_bytes(source[: len(source) // 2])
     assert "truncated" in read_reason(path)  # and the message names cut_flair.nii.gz
 
 
-def test_truncated_file_inside_a_case_folder(brats18_case, tmp_path):
-    case = copy_case(brats18_case, tmp_path / BRATS18_CASE)
-    t2 = case / f"{BRATS18_CASE}_t2.nii.gz"
+def test_truncated_file_inside_a_case_folder(brats_case_folder, tmp_path):
+    case = copy_case(brats_case_folder, tmp_path / brats_case_folder.name)
+    t2 = case / f"{case.name}_t2.nii.gz"
     t2.write_bytes(t2.read_bytes()[:5000])
     message = read_error(case)
-    assert f"{BRATS18_CASE}_t2.nii.gz" in message and "truncated" in without_paths(message, case)
+    assert f"{case.name}_t2.nii.gz" in message and "truncated" in without_paths(message, case)
 
 
 def test_modalities_on_another_grid_are_resampled(brats18_case, tmp_path):
@@ -103,8 +103,8 @@ def test_empty_file_and_empty_folder(tmp_path):
     assert "empty" in read_reason(folder)
 
 
-def test_only_a_segmentation(brats18_case, tmp_path):
-    case = copy_case(brats18_case, tmp_path / BRATS18_CASE, skip=("flair", "_t1", "_t2"))
+def test_only_a_segmentation(brats_case_folder, tmp_path):
+    case = copy_case(brats_case_folder, tmp_path / brats_case_folder.name, skip=("flair", "_t1", "_t2"))
     assert "no image modality" in read_reason(case)
 
 

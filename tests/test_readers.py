@@ -96,18 +96,19 @@ def test_2023_named_copy_of_2018_case_uses_2023_classes(brats18_case, tmp_path):
     assert kwargs["metadata"]["label_names"][3] == conventions.BRATS_2023.names()[3] == "ET (enhancing tumour)"
 
 
-def test_uncompressed_nii_case_folder(brats18_case, tmp_path):
-    case = tmp_path / BRATS18_CASE
+def test_uncompressed_nii_case_folder(brats_case_folder, tmp_path):
+    name = brats_case_folder.name
+    case = tmp_path / name
     case.mkdir()
-    for path in brats18_case.iterdir():
+    for path in brats_case_folder.iterdir():
         gunzip(path, case / path.name[: -len(".gz")])
     layers = layers_by_name(read(case))
     assert len(layers) == 5
-    np.testing.assert_array_equal(layers[f"{BRATS18_CASE} t2"][0], nibabel_zyx(brats18_case / f"{BRATS18_CASE}_t2.nii.gz"))
+    np.testing.assert_array_equal(layers[f"{name} t2"][0], nibabel_zyx(brats_case_folder / f"{name}_t2.nii.gz"))
 
 
-def test_missing_modality_opens_the_rest_and_warns(brats18_case, tmp_path):
-    case = copy_case(brats18_case, tmp_path / BRATS18_CASE, skip=("_t1ce",))
+def test_missing_modality_opens_the_rest_and_warns(brats_case_folder, tmp_path):
+    case = copy_case(brats_case_folder, tmp_path / brats_case_folder.name, skip=("_t1ce",))
     with pytest.warns(UserWarning, match=r"missing modality t1ce"):
         layers = layers_by_name(read(case))
     assert [n.split()[-1] for n in layers] == ["flair", "t1", "t2", "seg"]
@@ -233,10 +234,10 @@ def test_returns_none_for_foreign_paths(tmp_path, data_dir):
     assert get_reader([str(png), str(text)]) is None  # multi-path stacks are napari's
 
 
-def test_copy_with_unrelated_files_still_reads(brats18_case, tmp_path):
-    case = copy_case(brats18_case, tmp_path / BRATS18_CASE)
+def test_copy_with_unrelated_files_still_reads(brats_case_folder, tmp_path):
+    case = copy_case(brats_case_folder, tmp_path / brats_case_folder.name)
     (case / "notes.txt").write_text("radiologist notes")
-    shutil.copy(case / f"{BRATS18_CASE}_seg.nii.gz", case / "backup.nii.gz")
+    shutil.copy(case / f"{case.name}_seg.nii.gz", case / "backup.nii.gz")
     assert len(read(case)) == 5
 
 

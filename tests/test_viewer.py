@@ -79,9 +79,9 @@ def test_coexists_with_another_nifti_plugin(make_napari_viewer, brats18_case):
         assert [layer.name for layer in viewer.layers] == ["from other plugin", f"{BRATS18_CASE}_t1"]
 
 
-def test_bad_input_adds_no_layers(make_napari_viewer, brats18_case, tmp_path):
-    case = copy_case(brats18_case, tmp_path / BRATS18_CASE)
-    t1ce = case / f"{BRATS18_CASE}_t1ce.nii.gz"
+def test_bad_input_adds_no_layers(make_napari_viewer, brats_case_folder, tmp_path):
+    case = copy_case(brats_case_folder, tmp_path / brats_case_folder.name)
+    t1ce = case / f"{case.name}_t1ce.nii.gz"
     t1ce.write_bytes(t1ce.read_bytes()[:20000])  # the 4th of 5 files is cut short
     viewer = make_napari_viewer()
     with pytest.raises(Exception) as info:
@@ -91,8 +91,8 @@ def test_bad_input_adds_no_layers(make_napari_viewer, brats18_case, tmp_path):
     assert len(viewer.layers) == 0
 
 
-def test_missing_modality_warns_and_opens_the_rest(make_napari_viewer, brats18_case, tmp_path):
-    case = copy_case(brats18_case, tmp_path / BRATS18_CASE, skip=("_flair",))
+def test_missing_modality_warns_and_opens_the_rest(make_napari_viewer, brats_case_folder, tmp_path):
+    case = copy_case(brats_case_folder, tmp_path / brats_case_folder.name, skip=("_flair",))
     viewer = make_napari_viewer()
     with pytest.warns(UserWarning, match="missing modality flair"):
         viewer.open(str(case), plugin=PLUGIN)
