@@ -8,6 +8,7 @@ row of the troubleshooting table (``tests/hardening_catalogue.py``).
 
 from __future__ import annotations
 
+import csv
 import errno
 import os
 import signal
@@ -48,7 +49,7 @@ def stray_files(out: Path) -> list[str]:
 
 def assert_outputs_whole(out: Path, n_slices=3) -> list[str]:
     """Every output under ``out`` is complete (NIfTI data loads, PNG has its end chunk, an LGG folder has all
-    its masks, each a readable TIFF); returns the names of the finished outputs."""
+    its masks, each a readable TIFF, volumes.csv whole rows); returns the names of the finished case outputs."""
     finished = []
     for path in sorted(out.iterdir()):
         if path.name.startswith("."):
@@ -59,6 +60,13 @@ def assert_outputs_whole(out: Path, n_slices=3) -> list[str]:
         elif path.suffix == ".png":
             data = path.read_bytes()
             assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[-8:-4] == b"IEND", path
+        elif path.name == "volumes.csv":  # the run's table, rewritten whole after each finished case
+            from napari_brainseg.engine.volumes import COLUMNS
+
+            with open(path, newline="") as fh:
+                rows = list(csv.DictReader(fh))
+            assert rows and all(list(row) == list(COLUMNS) and None not in row.values() for row in rows), path
+            continue  # a table, not a case's output
         elif path.is_dir():
             masks = sorted(path.iterdir())
             assert [m.name for m in masks] == [f"{path.name}_{n}_mask.tif" for n in range(1, n_slices + 1)], masks

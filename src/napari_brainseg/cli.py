@@ -30,7 +30,7 @@ from .cli_inputs import CaseInput, find_cases, resolved
 from .engine.startup import import_engine, import_engine_in_background
 from .errors import BrainsegInputError, first_line
 from .io.claim import check_fits
-from .io.signals import exit_status, signals_as_interrupts
+from .io.signals import exit_status, raise_if_pending, signals_as_interrupts
 from .io.stdout_lines import StdoutLines
 from .io.tempfiles import remove_stale
 
@@ -187,6 +187,7 @@ def run_predict(args) -> int:
         failed, done, skipped, volumes_csv = [], [], [], None
         args.truth_labels = read_truth(args.truth, cases)
         for case_input in cases:
+            raise_if_pending()  # a Ctrl-C swallowed inside a finalizer during the last case
             try:
                 if case_input.error:
                     raise BrainsegInputError(case_input.error)

@@ -14,6 +14,9 @@ import signal
 import threading
 
 HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# signals received in the current block: Python discards an exception raised while a finalizer (__del__)
+# runs, e.g. nibabel's during a write, so the block checks this again at safe points (raise_if_pending)
+_pending: list[int] = []
 
 
 class Interrupted(KeyboardInterrupt):
@@ -32,7 +35,14 @@ def exit_status(exc: KeyboardInterrupt) -> int:
 def _raise_once(signum, _frame):
     for sig in HANDLED:
         signal.signal(sig, signal.SIG_IGN)
+    _pending.append(signum)
     raise Interrupted(signum)
+
+
+def raise_if_pending() -> None:
+    """Raise the interrupt of a signal already received whose exception was swallowed on the way."""
+    if _pending:
+        raise Interrupted(_pending[-1])
 
 
 @contextlib.contextmanager
@@ -45,8 +55,10 @@ def signals_as_interrupts():
     for sig in HANDLED:
         if previous[sig] is not signal.SIG_IGN:  # e.g. nohup: a signal the user chose to ignore stays ignored
             signal.signal(sig, _raise_once)
+    _pending.clear()
     try:
         yield
+        raise_if_pending()  # a signal whose exception a finalizer swallowed still ends the run
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
