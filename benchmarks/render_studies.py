@@ -103,6 +103,8 @@ def render_train_precision(payload: dict) -> str:
 
 
 def render_skull_strip(payload: dict) -> str:
+    if "summary" in payload:  # skull_strip.json: the LGG kaggle_3m heads (benchmarks.skull_strip)
+        return render_skull_strip_heads(payload)
     rows = [[r["case"], fmt(r["foreground_ml"], 1), fmt(r["exact_zero_background"])] for r in payload.get("rows", [])]
     largest = payload.get("largest") or {}
     stripped = ", ".join(payload.get("would_be_stripped") or []) or "none"
@@ -110,6 +112,16 @@ def render_skull_strip(payload: dict) -> str:
                     f"{payload.get('cases')} cases; threshold {fmt(payload.get('threshold_ml'), 0)} mL; largest "
                     f"{largest.get('case')} {fmt(largest.get('foreground_ml'), 1)} mL; would be stripped: {stripped}.",
                     ["case", "foreground mL", "exact-zero background"], rows)
+
+
+def render_skull_strip_heads(payload: dict) -> str:
+    rows = [[r["patient"], r.get("slices"), "yes" if r.get("stripped") else "no", fmt(r.get("foreground_ml"), 1),
+             fmt(r.get("brain_ml"), 1), f"{r.get('tumour_inside')} / {r.get('tumour_voxels')}"]
+            for r in payload.get("rows", [])]
+    summary = payload.get("summary") or {}
+    text = "; ".join(f"{k}: {v}" for k, v in summary.items() if not isinstance(v, (dict, list)))
+    return _section("Skull-stripping on the LGG kaggle_3m heads", payload, text,
+                    ["patient", "slices", "stripped", "foreground mL", "brain mL", "tumour voxels inside"], rows)
 
 
 def render_training_learning(payload: dict) -> str:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from napari_brainseg.engine.registry import get_spec
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -83,7 +85,7 @@ def test_postprocess_quick(tmp_path):
     payload = json.loads(out.read_text())
     assert set(payload["mean"]) == {"lgg-unet2d", "brats-unet3d"}
     assert all(set(by_rule) == {"none", "0.1"} for by_rule in payload["mean"].values())
-    assert payload["shipped_fraction"]["lgg-unet2d"] == 0.1
+    assert payload["shipped_fraction"]["lgg-unet2d"] == get_spec("lgg-unet2d").min_component_fraction
 
 
 def test_network_step_quick(tmp_path):

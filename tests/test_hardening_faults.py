@@ -97,7 +97,8 @@ def test_outputs_get_the_ordinary_file_mode(tmp_path, capsys):
             os.umask(previous)
         files = [p for p in out.rglob("*") if p.is_file()]
         folders = [p for p in out.rglob("*") if p.is_dir()]
-        assert len(files) == 2 + 3 + 1 + 1 + 4 and len(folders) == 2  # CLI BraTS, CLI LGG, API, napari x 2
+        # CLI BraTS, CLI LGG, the CLI's volumes.csv, API, napari x 2
+        assert len(files) == 2 + 3 + 1 + 1 + 1 + 4 and len(folders) == 2
         assert {oct(stat.S_IMODE(os.stat(p).st_mode)) for p in files} == {oct(0o666 & ~umask)}, files
         assert {oct(stat.S_IMODE(os.stat(p).st_mode)) for p in folders} == {oct(0o777 & ~umask)}
 
@@ -286,8 +287,9 @@ def test_disk_full_leaves_no_partial_output(small_disk, tmp_path, capsys):
     lines = error_lines(err)
     assert status == 1 and len(lines) == 1 and lines[0].startswith(f"error: {PATIENT}: "), err
     assert "No space left on device" in lines[0]
-    # the BraTS case fitted; the LGG patient left no folder of some masks and no temporary
-    assert sorted(p.name for p in out.iterdir()) == ["Brats18_Tiny_1.nii.gz", "Brats18_Tiny_1_overlay.png"]
+    # the BraTS case fitted (and its volumes.csv rows); the LGG patient left no folder of some masks and no temporary
+    kept = ["Brats18_Tiny_1.nii.gz", "Brats18_Tiny_1_overlay.png", "volumes.csv"]
+    assert sorted(p.name for p in out.iterdir()) == kept
     # a NIfTI or PNG that does not fit either: fill the disk to the last byte first
     write_brats_case(root, "Brats18_Tiny_2")
     fd = os.open(small_disk / "filler", os.O_WRONLY | os.O_CREAT)
@@ -300,7 +302,9 @@ def test_disk_full_leaves_no_partial_output(small_disk, tmp_path, capsys):
         os.close(fd)
     status, _, err = predict(capsys, root / "Brats18_Tiny_2", "--output", out)
     assert status == 1 and "No space left on device" in error_lines(err)[0], err
-    assert sorted(p.name for p in out.iterdir()) == ["Brats18_Tiny_1.nii.gz", "Brats18_Tiny_1_overlay.png"]
+    assert sorted(p.name for p in out.iterdir()) == kept
+    with open(out / "volumes.csv", newline="") as fh:  # the earlier table, whole
+        assert {row["case"] for row in csv.DictReader(fh)} == {"Brats18_Tiny_1"}
 
 
 # ------------------------------------------------------------------------------ smaller faults
@@ -349,4 +353,4 @@ def test_closed_stdout_pipe_is_not_an_error(cohort, tmp_path):
     assert first.strip() == str(out / "Brats18_Tiny_1.nii.gz")
     assert process.returncode == 0 and not error_lines(err) and "summary: 3 of 3" in err, err
     assert "Broken pipe" not in err and "Traceback" not in err
-    assert sorted(p.name for p in out.iterdir()) == ["Brats18_Tiny_1.nii.gz", "Brats18_Tiny_2.nii.gz", PATIENT]
+    assert sorted(p.name for p in out.iterdir()) == ["Brats18_Tiny_1.nii.gz", "Brats18_Tiny_2.nii.gz", PATIENT, "volumes.csv"]
