@@ -70,7 +70,6 @@ def reference_outputs(model: str, folders: list[Path]) -> list[dict]:
 
 
 def card_of(spec, cfg, config_path: Path, records: dict, summary: dict, digest: str, references: list[dict]) -> dict:
-    first = records[min(records)]
     return {
         "name": spec.name,
         "title": spec.title,
@@ -111,7 +110,6 @@ def card_of(spec, cfg, config_path: Path, records: dict, summary: dict, digest: 
                     "check for the tests, not an accuracy",
             "per_case": references,
         },
-        "network_parameters_per_member": first.get("network"),
         "intended_use": INTENDED_USE,
     }
 

@@ -166,8 +166,8 @@ def segment(
     back to the input's own grid; without an affine the array is taken to be in the model's
     orientation, at ``spacing``.
     ``progress(done, total)`` is called after each network step; ``should_stop()`` returning True
-    aborts with :class:`InterruptedError`. ``uncertainty`` keeps the flip-TTA members apart (so it
-    implies ``tta``) and adds their per-voxel disagreement map and a per-case confidence score.
+    aborts with :class:`InterruptedError`. ``uncertainty`` keeps every network under every flip apart
+    (so it implies ``tta``) and adds their per-voxel disagreement map and a per-case confidence score.
     ``tta`` (flip test-time augmentation) defaults to the model's cross-validated choice
     (``registry``: ``tta``); ``fast`` runs one network of a fold ensemble instead of all of them
     (``members``) and no TTA unless ``tta=True`` is given.

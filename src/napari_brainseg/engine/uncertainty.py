@@ -13,7 +13,7 @@ network under each flip). All members count equally, so their mean is the (ensem
 
 ``MemberStats`` takes the members one at a time and keeps three float32 maps plus one bit per member
 and voxel, so five networks under four flips of a BraTS volume cost about what one member's
-probabilities do, not twenty times that. ``Members`` holds them all (the flip-only path uses it).
+probabilities do, not twenty times that. ``Members`` holds them all (benchmarks.uncertainty scores out-of-fold cases with it).
 """
 
 from __future__ import annotations
