@@ -186,6 +186,7 @@ def test_tta_is_the_mean_over_mirrored_inputs(lgg_case):
 def test_phantoms_are_cases_routed_to_their_model(tmp_path):
     """The package's phantoms satisfy the Case protocol: each goes to its own model, through segment_case
     and segment alike, and write_result writes them like read cases (no patient data needed)."""
+    from napari_brainseg.engine.registry import MODELS
     from napari_brainseg.io.cases import Case, read_case
     from napari_brainseg.phantoms import make_brats_phantom, make_lgg_phantom, write_brats_phantom
 
@@ -201,6 +202,8 @@ def test_phantoms_are_cases_routed_to_their_model(tmp_path):
     assert written.endswith(f"{brats.case_id}.nii.gz")
     lgg_result = napari_brainseg.segment(lgg, device="cpu")  # used to raise a raw TypeError
     assert lgg_result.model == "lgg-unet2d" and lgg_result.labels.shape == lgg.mask.shape
+    # the registry names each model's case kind with the same enum member the cases carry
+    assert MODELS[result.model].case_kind is brats.kind and MODELS[lgg_result.model].case_kind is lgg.kind
     assert len(napari_brainseg.write_result(lgg_result, lgg, tmp_path / "out")) == 4
     with pytest.raises(BrainsegInputError, match="does not fit a BraTS case"):
         napari_brainseg.segment_case(brats, "lgg-unet2d")

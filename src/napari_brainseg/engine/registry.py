@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from ..conventions import Convention
 from ..errors import BrainsegInputError
 from ..io.brats import MODALITIES
+from ..io.cases import CaseKind
 from ..io.lgg import CHANNELS
 
 if TYPE_CHECKING:  # imported where used, so listing MODELS (the widget does) stays light
@@ -35,7 +36,7 @@ class ModelSpec:
     in_channels: tuple[str, ...]  # what each input channel must be, in order
     out_channels: tuple[str, ...]  # what each sigmoid output channel predicts
     label_convention: str  # default convention of the labels it produces (conventions.CONVENTIONS)
-    case_kind: str  # the kind of case it segments (io.cases.Case.kind)
+    case_kind: CaseKind  # the kind of case it segments (io.cases.Case.kind)
     network: dict = field(default_factory=dict)  # monai.networks.nets.UNet keyword arguments
     patch_size: tuple[int, ...] = ()  # training patch and sliding-window ROI
     # the grid the model was trained on; inputs on other grids are brought to it and back (model_grid)
@@ -91,7 +92,7 @@ MODELS: dict[str, ModelSpec] = {
             in_channels=CHANNELS,
             out_channels=("tumour",),
             label_convention=Convention.LGG,
-            case_kind="lgg",
+            case_kind=CaseKind.LGG,
             network=dict(channels=(16, 32, 64, 128, 256), strides=(2, 2, 2, 2), num_res_units=2, norm="batch"),
             patch_size=(256, 256),
             plane_size=(256, 256),  # kaggle_3m slices; other sizes are resized to it and back
@@ -110,7 +111,7 @@ MODELS: dict[str, ModelSpec] = {
             in_channels=MODALITIES,
             out_channels=("TC", "WT", "ET"),
             label_convention=Convention.BRATS2018,
-            case_kind="brats",
+            case_kind=CaseKind.BRATS,
             network=dict(channels=(16, 32, 64, 128, 160), strides=(2, 2, 2, 2), num_res_units=1, norm="instance"),
             patch_size=(96, 96, 96),
             # BraTS 2018-2021 files are stored LPS at 1 mm (BraTS-Africa RAS); trained on LPS arrays
@@ -133,7 +134,7 @@ def get_spec(name: str) -> ModelSpec:
         raise BrainsegInputError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}") from None
 
 
-def model_for(case_kind: str) -> str:
+def model_for(case_kind: CaseKind | str) -> str:
     """The model that segments cases of ``case_kind`` (io.cases.Case.kind)."""
     return next(spec.name for spec in MODELS.values() if spec.case_kind == case_kind)
 
