@@ -31,14 +31,14 @@ from .common import REPO, RESULTS, command_line, machine_description, write_json
 # mutant -> the tests that must catch it (pytest node ids, relative to the repository root)
 GUARDS = {
     "label-swap": [
-        "tests/test_cli.py::test_brats_case_output_is_exact",
-        "tests/test_widget.py::test_brats_case_run",
+        "tests/test_cli_outputs.py::test_brats_case_output_is_exact",
+        "tests/test_widget_runs.py::test_brats_case_run",
         "tests/test_readme_examples.py::test_segmentation_from_python",
         "tests/test_readme_examples.py::test_scripted_napari_session",
     ],
     "lgg-channels-reversed": [
-        "tests/test_cli.py::test_cohort_with_a_broken_case",
-        "tests/test_widget.py::test_lgg_patient_run",
+        "tests/test_cli_errors.py::test_cohort_with_a_broken_case",
+        "tests/test_widget_runs.py::test_lgg_patient_run",
         "tests/test_api.py::test_segment_case_and_write_result",
     ],
     "tta-noop": [
@@ -49,8 +49,8 @@ GUARDS = {
         "tests/test_api.py::test_inf_voxels_in_a_volume_are_background",
     ],
     "empty-model": [
-        "tests/test_widget.py::test_lgg_single_rgb_slice",
-        "tests/test_hardening_widget.py::test_3d_stack_into_2d_model_runs_slice_wise",
+        "tests/test_widget_runs.py::test_lgg_single_rgb_slice",
+        "tests/test_widget_runs.py::test_3d_stack_into_2d_model_runs_slice_wise",
     ],
     "generic-reader-error": [
         "tests/test_bad_input.py",

@@ -96,3 +96,29 @@ def brats18_cropped(brats18_case, tmp_path_factory) -> Path:
     from .scan_variants import crop_case
 
     return crop_case(brats18_case, tmp_path_factory.mktemp("cropped") / BRATS18_CASE)
+
+
+@pytest.fixture
+def cohort(tmp_path):
+    """Three tiny cases for the CLI: two BraTS, one LGG (tests/cli_helpers.py runs it)."""
+    from .cli_helpers import PATIENT
+    from .hardening_data import write_brats_case, write_lgg_patient
+
+    root = tmp_path / "cohort"
+    write_brats_case(root, "Brats18_Tiny_1")
+    write_brats_case(root, "Brats18_Tiny_2")
+    write_lgg_patient(root, PATIENT, n_slices=3, size=32)
+    return root
+
+
+@pytest.fixture
+def slow(monkeypatch):
+    """``segment`` replaced by a stand-in that steps until released (tests/widget_helpers.py: SlowSegment)."""
+    from napari_brainseg.engine import segment as engine_segment
+
+    from .widget_helpers import SlowSegment
+
+    fake = SlowSegment()
+    monkeypatch.setattr(engine_segment, "segment", fake)
+    yield fake
+    fake.release.set()

@@ -1,8 +1,8 @@
 """The hardening catalogue (issue #6): every bad input or fault, what the user sees, and the test showing it.
 
 The table in ``docs/troubleshooting.md`` (linked from the README) is generated from this list;
-``tests/test_hardening_catalogue.py`` checks that the table is current, that every named test exists, and
-that every hardening test (marked ``@pytest.mark.hardening``, or in a test_hardening_* module) is listed. Regenerate the table after adding a row:
+``tests/test_troubleshooting_catalogue.py`` checks that the table is current, that every named test exists, and
+that every hardening test (marked ``@pytest.mark.hardening``) is listed. Regenerate the table after adding a row:
 ``python -m tests.hardening_catalogue --write-docs``
 """
 
@@ -15,15 +15,11 @@ from pathlib import Path
 R = "tests/test_bad_input.py::"  # readers refusing bad files
 V = "tests/test_readers.py::"  # readers opening odd-but-valid files
 A = "tests/test_api.py::"
-C = "tests/test_hardening_cli.py::"
-W = "tests/test_hardening_widget.py::"
-K = "tests/test_hardening_weights.py::"
-F = "tests/test_hardening_faults.py::"
-SIGNAL = F + "test_real_signal_leaves_complete_outputs_only[{}]"
+SIGNAL = "tests/test_cli_interruptions.py::test_real_signal_leaves_complete_outputs_only[{}]"
 REFUSED_R = R + "test_refused_with_one_line[{}]"
 REFUSED_A = A + "test_segment_refuses_with_one_line[{}]"
-BAD_CASE = C + "test_bad_case_is_one_error_line[{}]"
-WEIGHTS = K + "test_bad_weights_refused_never_executed[{}]"
+BAD_CASE = "tests/test_cli_errors.py::test_bad_case_is_one_error_line[{}]"
+WEIGHTS = "tests/test_weights.py::test_bad_weights_refused_never_executed[{}]"
 
 # (where, input or fault, what the user sees, test)
 # where: reader = opening in napari (File > Open / drag and drop), api = napari_brainseg.segment & co,
@@ -54,8 +50,8 @@ CATALOGUE: list[tuple[str, str, str, str]] = [
     ("reader", "files of two cases in one folder", "`<folder>: files of several cases in one folder (...)`", REFUSED_R.format("two-cases-in-one-folder")),
     ("reader", "2018 and 2023 names mixed in one case", "`<folder>: mixes 2018 (_flair) and 2023 (-t2f) file names`", REFUSED_R.format("mixed-2018-2023-names")),
     ("reader", "unknown file names in a case folder", "ignored; the case opens", "tests/test_readers.py::test_copy_with_unrelated_files_still_reads"),
-    ("reader", "macOS `._*` AppleDouble files, `.DS_Store` and other hidden files in a BraTS or LGG folder", "ignored; the case opens and segments (they used to give `two files for the flair modality` / `slices of several patients`)", F + "test_hidden_files_are_ignored"),
-    ("reader", "a second segmentation file (`<case>_seg.nii` beside `<case>_seg.nii.gz`, as an unzipping tool leaves it)", "the case opens and segments; warning `<case>: two segmentation files; <case>_seg.nii.gz is the ground truth (for the Dice), <case>_seg.nii is ignored` (CLI: a `note:`)", F + "test_second_segmentation_file_is_noted_not_fatal"),
+    ("reader", "macOS `._*` AppleDouble files, `.DS_Store` and other hidden files in a BraTS or LGG folder", "ignored; the case opens and segments (they used to give `two files for the flair modality` / `slices of several patients`)", "tests/test_cli_outputs.py::test_hidden_files_are_ignored"),
+    ("reader", "a second segmentation file (`<case>_seg.nii` beside `<case>_seg.nii.gz`, as an unzipping tool leaves it)", "the case opens and segments; warning `<case>: two segmentation files; <case>_seg.nii.gz is the ground truth (for the Dice), <case>_seg.nii is ignored` (CLI: a `note:`)", "tests/test_cli_outputs.py::test_second_segmentation_file_is_noted_not_fatal"),
     ("reader", "non-integer labels in a case's segmentation", "`<seg file>: segmentation holds non-integer values`", REFUSED_R.format("seg-non-integer-in-case")),
     ("reader", "negative labels in a case's segmentation", "`<seg file>: segmentation labels outside 0..255 (-1..0)`", REFUSED_R.format("seg-negative-in-case")),
     ("reader", "segmentation on another grid than the images", "`<seg file>: segmentation shape (...) differs from the images' (...)`", REFUSED_R.format("seg-wrong-shape-in-case")),
@@ -115,51 +111,51 @@ CATALOGUE: list[tuple[str, str, str, str]] = [
     ("weights", "model card missing", "`model lgg-unet2d: no model card at ...`", WEIGHTS.format("model-card-missing")),
     ("weights", "model card corrupt JSON", "`model lgg-unet2d: the model card lgg-unet2d.json is unreadable (JSONDecodeError) ...`", WEIGHTS.format("model-card-corrupt")),
     # ---- the CLI
-    ("cli", "corrupt case in a cohort", "`error: <case>: ... truncated ...`; the other cases are written; exit 1", "tests/test_cli.py::test_cohort_with_a_broken_case"),
-    ("cli", "input that does not exist / holds no case", "`error: <name>: no such file or folder` / `not a BraTS case folder or LGG patient folder`; exit 1", "tests/test_cli.py::test_missing_and_unrecognised_inputs"),
+    ("cli", "corrupt case in a cohort", "`error: <case>: ... truncated ...`; the other cases are written; exit 1", "tests/test_cli_errors.py::test_cohort_with_a_broken_case"),
+    ("cli", "input that does not exist / holds no case", "`error: <name>: no such file or folder` / `not a BraTS case folder or LGG patient folder`; exit 1", "tests/test_cli_errors.py::test_missing_and_unrecognised_inputs"),
     ("cli", "3 of 4 modalities", "`error: <case>: <folder>: missing modality t2 (t2)`; exit 1; nothing written", BAD_CASE.format("cli-three-of-four-modalities")),
     ("cli", "duplicate modality", "`error: <case>: ... two files for the flair modality ...`; exit 1", BAD_CASE.format("cli-duplicate-modality")),
     ("cli", "huge case (512x512x400)", "`error: <case>: <file> is too large to segment ...` before reading the voxels; exit 1", BAD_CASE.format("cli-huge-case")),
     ("cli", "RGBA slice in an LGG patient", "`error: <patient>: <file>: expected a 3-channel slice ...`; exit 1", BAD_CASE.format("cli-rgba-slices")),
     ("cli", "zero-size file in a case", "`error: <case>: <file>: the file is empty`; exit 1", BAD_CASE.format("cli-zero-size-file")),
-    ("cli", "unexpected error with a multi-line message", "`error: <case>: <first line>`, no traceback; exit 1", C + "test_unexpected_exception_is_one_line"),
-    ("cli", "weights file missing", "`error: <case>: model ...: weights file ... is missing ...`; exit 1", C + "test_weights_missing"),
-    ("cli", "read-only output folder", "`error: <case>: <folder>: the output folder is not writable ...`; exit 1; nothing written", C + "test_read_only_output_folder"),
-    ("cli", "output folder that cannot be created", "`error: <dir>: cannot create the output folder (...)`; exit 2", C + "test_output_folder_cannot_be_created"),
-    ("cli", "output folder inside the input folder", "works; a rerun does not read its own outputs as cases (`--skip-existing` skips them)", C + "test_output_folder_inside_input_folder"),
-    ("cli", "output folder that is (or would write into) the case folder", "`error: <case>: <dir>: would write the results into the case folder ... itself`; case files untouched", C + "test_output_folder_is_the_case_folder"),
-    ("cli", "paths with spaces and non-ASCII characters", "works; paths printed as given", C + "test_paths_with_spaces_and_non_ascii"),
-    ("cli", "Ctrl-C mid-cohort", "`error: interrupted; outputs written so far are complete ...`; exit 130; finished cases complete, no temp files; rerun refuses, `--skip-existing` skips, `--overwrite` rewrites", C + "test_interrupted_mid_cohort"),
-    ("cli", "Ctrl-C while a file is being written", "no output and no temporary file left", C + "test_interrupted_while_writing_leaves_no_file"),
-    ("cli", "output files' mode (CLI outputs, `write_labels`, napari's save) under umask 022 and 027", "what an ordinary new file gets: 0644 / 0640, folders 0755 / 0750 (never 0600)", F + "test_outputs_get_the_ordinary_file_mode"),
-    ("cli", "Ctrl-C while an LGG patient's masks are written", "no patient folder and no temporary left: the masks go into a hidden temporary folder renamed when all are written", F + "test_lgg_masks_all_or_nothing_when_interrupted"),
+    ("cli", "unexpected error with a multi-line message", "`error: <case>: <first line>`, no traceback; exit 1", "tests/test_cli_errors.py::test_unexpected_exception_is_one_line"),
+    ("cli", "weights file missing", "`error: <case>: model ...: weights file ... is missing ...`; exit 1", "tests/test_cli_errors.py::test_weights_missing"),
+    ("cli", "read-only output folder", "`error: <case>: <folder>: the output folder is not writable ...`; exit 1; nothing written", "tests/test_cli_errors.py::test_read_only_output_folder"),
+    ("cli", "output folder that cannot be created", "`error: <dir>: cannot create the output folder (...)`; exit 2", "tests/test_cli_errors.py::test_output_folder_cannot_be_created"),
+    ("cli", "output folder inside the input folder", "works; a rerun does not read its own outputs as cases (`--skip-existing` skips them)", "tests/test_cli_outputs.py::test_output_folder_inside_input_folder"),
+    ("cli", "output folder that is (or would write into) the case folder", "`error: <case>: <dir>: would write the results into the case folder ... itself`; case files untouched", "tests/test_cli_errors.py::test_output_folder_is_the_case_folder"),
+    ("cli", "paths with spaces and non-ASCII characters", "works; paths printed as given", "tests/test_cli_outputs.py::test_paths_with_spaces_and_non_ascii"),
+    ("cli", "Ctrl-C mid-cohort", "`error: interrupted; outputs written so far are complete ...`; exit 130; finished cases complete, no temp files; rerun refuses, `--skip-existing` skips, `--overwrite` rewrites", "tests/test_cli_interruptions.py::test_interrupted_mid_cohort"),
+    ("cli", "Ctrl-C while a file is being written", "no output and no temporary file left", "tests/test_cli_interruptions.py::test_interrupted_while_writing_leaves_no_file"),
+    ("cli", "output files' mode (CLI outputs, `write_labels`, napari's save) under umask 022 and 027", "what an ordinary new file gets: 0644 / 0640, folders 0755 / 0750 (never 0600)", "tests/test_cli_outputs.py::test_outputs_get_the_ordinary_file_mode"),
+    ("cli", "Ctrl-C while an LGG patient's masks are written", "no patient folder and no temporary left: the masks go into a hidden temporary folder renamed when all are written", "tests/test_cli_interruptions.py::test_lgg_masks_all_or_nothing_when_interrupted"),
     ("cli", "real SIGINT while a NIfTI is written (child process)", "`error: interrupted by SIGINT; outputs written so far are complete ...`; exit 130; outputs complete or absent, no temporary; a `--skip-existing` rerun finishes", SIGNAL.format("sigint-while-writing-a-nifti")),
     ("cli", "real SIGTERM while a NIfTI is written (e.g. a batch scheduler's time limit)", "ends like Ctrl-C: `error: interrupted by SIGTERM; ...`; exit 143; outputs complete or absent, no temporary", SIGNAL.format("sigterm-while-writing-a-nifti")),
     ("cli", "real SIGTERM while an LGG patient's masks are written", "same; no folder holding some of the masks", SIGNAL.format("sigterm-while-writing-lgg-masks")),
     ("cli", "real SIGINT between two cases", "same; the finished case complete, the next one absent", SIGNAL.format("sigint-between-cases")),
     ("cli", "real SIGKILL while a NIfTI is written", "outputs complete or absent; the temporary left is hidden (`.brainseg-<pid>-<hex>.tmp`), never named like an output; the next run into the folder removes it", SIGNAL.format("sigkill-while-writing-a-nifti")),
     ("cli", "real SIGKILL while an LGG patient's masks are written", "no patient folder; the hidden temporary folder is removed by the next run", SIGNAL.format("sigkill-while-writing-lgg-masks")),
-    ("cli", "temporaries of a killed run beside those of a run still writing", "the dead process's are removed, the live one's kept", F + "test_stale_temporaries_of_dead_runs_are_removed_live_ones_kept"),
-    ("cli", "two runs writing the same case ids into one folder at once (no `--overwrite`)", "each output is claimed atomically: exactly one run writes it, the other says `error: <case>: <file>: already exists (written by another run meanwhile?); not overwriting`; exit 1", F + "test_two_runs_one_output_exactly_one_wins"),
-    ("cli", "disk full (a 2 MiB tmpfs)", "`error: <case>: <path>: cannot write (No space left on device)`; exit 1; no partial file, no folder of some masks, no temporary", F + "test_disk_full_leaves_no_partial_output"),
-    ("cli", "case id too long for the file system's 255-byte names", "230 bytes: written (temporary names are short); 246 bytes (`<id>_1_mask.tif` would be 257): `error: <case>: <name>...: the output name is 257 bytes, more than the 255 the file system allows; rename the case`, before the model runs", F + "test_long_case_id_written_or_refused_before_the_model"),
-    ("cli", "`--device cuda` without a CUDA GPU", "`error: device 'cuda' was requested but no CUDA GPU is available; use 'auto' or 'cpu'` once, before any case is read; exit 2", F + "test_device_cuda_without_cuda_is_checked_once_before_any_work"),
-    ("cli", "stdout closed early (`napari-brainseg predict ... | head -1`)", "the run continues and writes every case; no `Broken pipe` error; exit 0", F + "test_closed_stdout_pipe_is_not_an_error"),
-    ("cli", "outputs of a case cut short (some LGG masks missing)", "`--skip-existing`: `note: <patient>: redoing N output(s) of an unfinished earlier run`", C + "test_partial_lgg_outputs_are_redone_with_skip_existing"),
+    ("cli", "temporaries of a killed run beside those of a run still writing", "the dead process's are removed, the live one's kept", "tests/test_cli_interruptions.py::test_stale_temporaries_of_dead_runs_are_removed_live_ones_kept"),
+    ("cli", "two runs writing the same case ids into one folder at once (no `--overwrite`)", "each output is claimed atomically: exactly one run writes it, the other says `error: <case>: <file>: already exists (written by another run meanwhile?); not overwriting`; exit 1", "tests/test_cli_interruptions.py::test_two_runs_one_output_exactly_one_wins"),
+    ("cli", "disk full (a 2 MiB tmpfs)", "`error: <case>: <path>: cannot write (No space left on device)`; exit 1; no partial file, no folder of some masks, no temporary", "tests/test_cli_errors.py::test_disk_full_leaves_no_partial_output"),
+    ("cli", "case id too long for the file system's 255-byte names", "230 bytes: written (temporary names are short); 246 bytes (`<id>_1_mask.tif` would be 257): `error: <case>: <name>...: the output name is 257 bytes, more than the 255 the file system allows; rename the case`, before the model runs", "tests/test_cli_outputs.py::test_long_case_id_written_or_refused_before_the_model"),
+    ("cli", "`--device cuda` without a CUDA GPU", "`error: device 'cuda' was requested but no CUDA GPU is available; use 'auto' or 'cpu'` once, before any case is read; exit 2", "tests/test_cli_errors.py::test_device_cuda_without_cuda_is_checked_once_before_any_work"),
+    ("cli", "stdout closed early (`napari-brainseg predict ... | head -1`)", "the run continues and writes every case; no `Broken pipe` error; exit 0", "tests/test_cli_interruptions.py::test_closed_stdout_pipe_is_not_an_error"),
+    ("cli", "outputs of a case cut short (some LGG masks missing)", "`--skip-existing`: `note: <patient>: redoing N output(s) of an unfinished earlier run`", "tests/test_cli_interruptions.py::test_partial_lgg_outputs_are_redone_with_skip_existing"),
     # ---- the dock widget
-    ("widget", "missing modality layers, 2D layers into the 3D model, layers of different shapes", "one notification each; nothing runs, nothing added", "tests/test_widget.py::test_wrong_inputs_notify_and_add_nothing"),
-    ("widget", "device cuda without a GPU", "one notification `device 'cuda' was requested but no CUDA GPU is available ...`", "tests/test_widget.py::test_worker_error_is_one_notification"),
-    ("widget", "unexpected error in the worker", "one notification `Segmentation failed; see Status` (short enough for napari's toast); Status and the log say `Segmentation failed: RuntimeError: <first line>`; no layer added", W + "test_unexpected_worker_error_is_one_notification"),
-    ("widget", "Cancel during a run (BraTS case)", "`Segmentation cancelled; no layer was added.`", "tests/test_widget.py::test_cancel_adds_no_layer"),
-    ("widget", "Cancel during a run", "status `Cancelled.`; no layer added; Run enabled; no worker thread left", W + "test_cancel_during_run"),
-    ("widget", "closing the viewer during a run", "the worker stops at its next step; no error, no thread left", W + "test_close_viewer_during_run"),
-    ("widget", "pressing Run twice", "the second press is ignored while running; a later run adds `... [2]`, never replaces a layer", W + "test_run_pressed_twice"),
-    ("widget", "removing the source layer during a run", "the result still arrives under the source's name; other layers untouched", W + "test_remove_source_layer_during_run"),
-    ("widget", "huge layers (400 x 512 x 512)", "one notification `Cannot run on these layers; see Status`; Status says `layer '<name>' is too large to segment ...`; no worker started", W + "test_huge_layers_refused_before_the_worker"),
-    ("widget", "RGBA layer as LGG input", "not offered as a 3-channel layer; Run notifies `Choose the input layers` and Status says `lgg-unet2d needs one 3-channel layer or three single-channel layers ...`", W + "test_rgba_layer_is_not_offered_as_three_channels"),
-    ("widget", "three (Z, H, W) layers into lgg-unet2d", "valid: runs slice by slice", W + "test_3d_stack_into_2d_model_runs_slice_wise"),
-    ("widget", "result layer deleted while it is being added", "no error; Run enabled again", "tests/test_widget.py::test_result_steps_stop_when_the_layer_is_deleted"),
-    ("widget", "dock closed while the result layer is being added", "the layer is still shown in the viewer", "tests/test_widget.py::test_result_is_shown_even_if_the_dock_closes_meanwhile"),
+    ("widget", "missing modality layers, 2D layers into the 3D model, layers of different shapes", "one notification each; nothing runs, nothing added", "tests/test_widget_inputs.py::test_wrong_inputs_notify_and_add_nothing"),
+    ("widget", "device cuda without a GPU", "one notification `device 'cuda' was requested but no CUDA GPU is available ...`", "tests/test_widget_lifecycle.py::test_worker_error_is_one_notification"),
+    ("widget", "unexpected error in the worker", "one notification `Segmentation failed; see Status` (short enough for napari's toast); Status and the log say `Segmentation failed: RuntimeError: <first line>`; no layer added", "tests/test_widget_lifecycle.py::test_unexpected_worker_error_is_one_notification"),
+    ("widget", "Cancel during a run (BraTS case)", "`Segmentation cancelled; no layer was added.`", "tests/test_widget_lifecycle.py::test_cancel_adds_no_layer"),
+    ("widget", "Cancel during a run", "status `Cancelled.`; no layer added; Run enabled; no worker thread left", "tests/test_widget_lifecycle.py::test_cancel_during_run"),
+    ("widget", "closing the viewer during a run", "the worker stops at its next step; no error, no thread left", "tests/test_widget_lifecycle.py::test_close_viewer_during_run"),
+    ("widget", "pressing Run twice", "the second press is ignored while running; a later run adds `... [2]`, never replaces a layer", "tests/test_widget_lifecycle.py::test_run_pressed_twice"),
+    ("widget", "removing the source layer during a run", "the result still arrives under the source's name; other layers untouched", "tests/test_widget_lifecycle.py::test_remove_source_layer_during_run"),
+    ("widget", "huge layers (400 x 512 x 512)", "one notification `Cannot run on these layers; see Status`; Status says `layer '<name>' is too large to segment ...`; no worker started", "tests/test_widget_inputs.py::test_huge_layers_refused_before_the_worker"),
+    ("widget", "RGBA layer as LGG input", "not offered as a 3-channel layer; Run notifies `Choose the input layers` and Status says `lgg-unet2d needs one 3-channel layer or three single-channel layers ...`", "tests/test_widget_inputs.py::test_rgba_layer_is_not_offered_as_three_channels"),
+    ("widget", "three (Z, H, W) layers into lgg-unet2d", "valid: runs slice by slice", "tests/test_widget_runs.py::test_3d_stack_into_2d_model_runs_slice_wise"),
+    ("widget", "result layer deleted while it is being added", "no error; Run enabled again", "tests/test_widget_lifecycle.py::test_result_steps_stop_when_the_layer_is_deleted"),
+    ("widget", "dock closed while the result layer is being added", "the layer is still shown in the viewer", "tests/test_widget_lifecycle.py::test_result_is_shown_even_if_the_dock_closes_meanwhile"),
 ]
 
 START, END = "<!-- hardening-table:start -->", "<!-- hardening-table:end -->"

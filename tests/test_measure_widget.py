@@ -69,7 +69,7 @@ def test_report_from_layers(lgg_viewer, tmp_path):
 
 def test_segmentation_run_adds_uncertainty_and_diameters(make_napari_viewer, qtbot, lgg_patient, errors, tmp_path):
     from .helpers import add_widget
-    from .test_widget import run_and_wait
+    from .widget_helpers import run_and_wait
 
     viewer = make_napari_viewer()
     viewer.open(str(lgg_patient), plugin="napari-brainseg")

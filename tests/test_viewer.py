@@ -196,7 +196,7 @@ def test_camera_follows_where_the_reader_placed_the_file():
 
 
 def _shoot(viewer, name):
-    from .test_widget import shoot
+    from .widget_helpers import shoot
 
     shoot(viewer, name)
 

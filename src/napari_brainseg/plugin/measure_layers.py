@@ -108,7 +108,7 @@ def uncertainty_layer_kwargs(result, labels_layer_kwargs: dict) -> dict:
 def add_result_extras(viewer, result, labels_layer) -> list:
     """Beside a fresh result layer: the members' disagreement, hidden, when the run kept them. The
     diameters are drawn on request (Measure tumour dock): a first shapes layer with text stalled napari's
-    main thread for seconds under load right after a run (tests/test_widget.py gap check)."""
+    main thread for seconds under load right after a run (tests/test_widget_runs.py gap check)."""
     if result.uncertainty is None:
         return []
     kwargs = uncertainty_layer_kwargs(result, {"name": labels_layer.name, "scale": tuple(labels_layer.scale),

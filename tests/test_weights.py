@@ -1,7 +1,8 @@
-"""Hardening, model weights: a missing, truncated, altered or code-carrying checkpoint is refused with one
-line and never executed. The registry is pointed at a temporary copy; the bundled weights are only read.
+"""Model weights: a missing, truncated, altered or code-carrying checkpoint (or a bad model card) is refused
+with one line and never executed. The registry is pointed at a temporary copy; the bundled weights are only
+read.
 
-Each test id is a row of the README's troubleshooting table (see ``tests/hardening_catalogue.py``).
+Tests marked ``hardening`` are rows of the troubleshooting table (``tests/hardening_catalogue.py``).
 """
 
 from __future__ import annotations
@@ -125,6 +126,7 @@ FAULTS = {
 }
 
 
+@pytest.mark.hardening
 @pytest.mark.parametrize("fault", FAULTS.values(), ids=FAULTS.keys())
 def test_bad_weights_refused_never_executed(fault, weights, tmp_path):
     marker = tmp_path / "PWNED"

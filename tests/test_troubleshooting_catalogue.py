@@ -10,19 +10,12 @@ import re
 from .conftest import REPO
 from .hardening_catalogue import CATALOGUE, TROUBLESHOOTING, table_block
 
-SURFACES = ("cli", "widget", "weights", "faults")  # tests/test_hardening_<surface>.py: all hardening
-# modules filed by subject, where only the tests marked @pytest.mark.hardening are rows
-SUBJECTS = ("test_api", "test_readers", "test_bad_input")
-# hardening tests that check the test set-up itself rather than a bad input
-NOT_IN_CATALOGUE = {
-    "tests/test_hardening_weights.py::test_good_copy_loads",
-    "tests/test_hardening_weights.py::test_the_payload_really_runs_code_when_unpickled",
-}
+# every test module: its tests marked @pytest.mark.hardening are the catalogue's rows
+MODULES = sorted(path.stem for path in (REPO / "tests").glob("test_*.py"))
 
 
-def _test_ids(module_name: str, marked_only: bool = False) -> set[str]:
-    """``path::function`` or ``path::function[id]`` for every test in a module (``marked_only``: every
-    test marked ``hardening``)."""
+def _test_ids(module_name: str) -> set[str]:
+    """``path::function`` or ``path::function[id]`` for every test in a module marked ``hardening``."""
     module = importlib.import_module(f"tests.{module_name}")
     path = f"tests/{module_name}.py"
     ids = set()
@@ -30,7 +23,7 @@ def _test_ids(module_name: str, marked_only: bool = False) -> set[str]:
         if not name.startswith("test_") or not callable(func) or func.__module__ != module.__name__:
             continue
         marks = getattr(func, "pytestmark", [])
-        if marked_only and not any(m.name == "hardening" for m in marks):
+        if not any(m.name == "hardening" for m in marks):
             continue
         params = [m for m in marks if m.name == "parametrize"]
         if params:
@@ -48,9 +41,8 @@ def test_at_least_40_entries_with_unique_tests():
 
 def test_every_hardening_test_is_catalogued_and_every_row_exists():
     listed = {row[3] for row in CATALOGUE}
-    hardening = set().union(*(_test_ids(f"test_hardening_{s}") for s in SURFACES),
-                            *(_test_ids(m, marked_only=True) for m in SUBJECTS))
-    assert sorted(hardening - listed - NOT_IN_CATALOGUE) == []
+    hardening = set().union(*(_test_ids(m) for m in MODULES))
+    assert sorted(hardening - listed) == []
     for test in listed - hardening:  # rows naming tests in the other modules
         path, _, node = test.partition("::")
         function = node.split("[")[0]
