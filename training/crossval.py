@@ -5,99 +5,26 @@
 Reads the finished folds' records (``training/cv/<config>/fold<k>.json``) and their out-of-fold
 probabilities (``runs/<config>/oof/``). Each candidate setting (flip TTA, threshold, relative
 component cleanup, and for BraTS the enhancing-tumour small-volume rule) is scored on every
-out-of-fold case through the package's own ``postprocess``. The accuracy reported is *nested*: the
+out-of-fold case as the package's own ``postprocess`` and labels give it (``cv_scores``). The accuracy reported is *nested*: the
 cases of fold k are scored with the setting that did best on the other folds' cases, so no case
 helps choose the setting it is scored with. The setting to ship is the one best on all folds.
-Writes ``training/cv/<config>/summary.json``.
+Writes ``training/cv/<config>/summary.json``; while folds are missing the summary is marked
+``partial`` and must go elsewhere (``--out``): the shipped path only ever holds all folds.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import itertools
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from napari_brainseg.engine.metrics import dice_per_channel
-from napari_brainseg.engine.preprocess import postprocess
-
+from .cv_scores import case_scores, settings
 from .data import load_cached
-from .folds import dataset_group
+from .folds import N_FOLDS, dataset_group
 from .train import HERE, candidate_spec
-
-GRID = {
-    "lgg": {"tta": [False, True], "threshold": [0.3, 0.4, 0.5, 0.6, 0.7],
-            # extending this to 0.5 and largest-only (1.0) after folds 0-1 lowered the nested estimate over all
-            # five folds from 0.825 to 0.812 (fold 4 was given largest-only and lost two tumours whole); RUNS.md
-            "min_component_fraction": [None, 0.05, 0.1, 0.2, 0.3]},
-    "brats": {"tta": [False, True], "threshold": [0.4, 0.5, 0.6], "min_component_fraction": [None, 0.05, 0.1, 0.2],
-              "enhancing_min_voxels": [None, 50, 100, 200, 500, 1000]},
-}
-
-
-def settings(dataset: str) -> list[dict]:
-    grid = GRID[dataset]
-    return [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
-
-
-def case_scores(prob: dict, truth: np.ndarray, spec, candidates: list[dict]) -> list[list[float]]:
-    """Per setting, the per-channel Dice of one case (LGG: one channel; BraTS: TC, WT, ET).
-
-    Connected components are labelled once per (TTA, threshold) and channel, every cleanup fraction
-    is read off those labels, and Dice is counted with numpy: the same masks as ``postprocess`` and
-    the same values as ``metrics.dice_per_channel`` (both checked on one setting per case), about
-    ten times faster (MONAI's DiceMetric costs 0.07 s a call on float tensors; 88 patients x 70
-    settings took 45 minutes with it).
-    """
-    out, cache = [], {}
-    for setting in candidates:
-        key = (setting["tta"], setting["threshold"])
-        if key not in cache:
-            masks = prob["prob_tta" if setting["tta"] else "prob"].astype(np.float32) > setting["threshold"]
-            cache[key] = (masks, [_components(m) for m in masks])
-        masks, components = cache[key]
-        fraction = setting["min_component_fraction"]
-        cleaned = np.stack([_keep(m, c, fraction) for m, c in zip(masks, components)])
-        if setting.get("enhancing_min_voxels") and "ET" in spec.out_channels:
-            et = spec.out_channels.index("ET")
-            if cleaned[et].sum() < setting["enhancing_min_voxels"]:
-                cleaned[et] = False
-        out.append(_dice(cleaned, truth))
-    check = candidates[len(candidates) // 2]  # the shortcut must give postprocess's own masks
-    chosen = dataclasses.replace(spec, **{k: v for k, v in check.items() if k != "tta"})
-    expected = dice_per_channel(postprocess(prob["prob_tta" if check["tta"] else "prob"].astype(np.float32), chosen), truth)
-    assert np.allclose(expected, out[len(candidates) // 2]), "crossval scoring differs from postprocess/metrics"
-    return out
-
-
-def _dice(pred: np.ndarray, truth: np.ndarray) -> list[float]:
-    """Per-channel Dice with metrics.dice_per_channel's convention (both empty: 1)."""
-    out = []
-    for p, t in zip(pred, truth):
-        total = int(np.count_nonzero(p)) + int(np.count_nonzero(t))
-        out.append(1.0 if total == 0 else 2.0 * int(np.count_nonzero(p & t)) / total)
-    return out
-
-
-def _components(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Labels and sizes of ``mask``'s connected components (full connectivity, as ``postprocess``)."""
-    from scipy import ndimage
-
-    labels, _ = ndimage.label(mask, structure=np.ones((3,) * mask.ndim, dtype=bool))
-    return labels, np.bincount(labels.ravel())[1:]
-
-
-def _keep(mask: np.ndarray, components, fraction: float | None) -> np.ndarray:
-    labels, sizes = components
-    if not fraction or len(sizes) <= 1:
-        return mask
-    lookup = np.zeros(len(sizes) + 1, dtype=bool)
-    lookup[1:] = sizes >= fraction * sizes.max()
-    return lookup[labels]
 
 
 def best(scores: np.ndarray, rows: list[int], allowed: list[int]) -> int:
@@ -118,29 +45,67 @@ def nested_choice(scores: np.ndarray, folds: np.ndarray, allowed: list[int]) -> 
 
 
 def summarise(values: np.ndarray, names: list[str]) -> dict:
-    """Mean, median, sd and worst of per-case values (cases x channels) per channel name."""
-    return {name: {"mean": float(values[:, k].mean()), "median": float(np.median(values[:, k])),
-                   "sd": float(values[:, k].std(ddof=1)) if len(values) > 1 else 0.0,
-                   "worst": float(values[:, k].min())} for k, name in enumerate(names)}
+    """Cases, and mean, median, sd and worst of per-case values (cases x channels) per channel name;
+    with several channels (BraTS regions) also of their per-case mean."""
+    if len(names) > 1:
+        values, names = np.concatenate([values, values.mean(axis=1, keepdims=True)], axis=1), [*names, "mean"]
+    stats = {name: {"mean": float(values[:, k].mean()), "median": float(np.median(values[:, k])),
+                    "sd": float(values[:, k].std(ddof=1)) if len(values) > 1 else 0.0,
+                    "worst": float(values[:, k].min())} for k, name in enumerate(names)}
+    return {"cases": int(len(values)), **stats}
 
 
-def main(argv=None) -> int:
+def by_subset(values: np.ndarray, keys: list, names: list[str]) -> dict:
+    """``summarise`` of the cases of each key (a fold, a dataset group), and the spread of their means."""
+    parts = {str(key): summarise(values[[k == key for k in keys]], names) for key in sorted(set(keys))}
+    channels = [n for n in next(iter(parts.values())) if n != "cases"]
+    spread = {ch: float(np.std([p[ch]["mean"] for p in parts.values()], ddof=1)) if len(parts) > 1 else 0.0
+              for ch in channels}
+    return {**parts, "sd_of_means": spread}
+
+
+def load_scores(args, dataset: str, spec, cases: list[tuple[int, str]], oof_dir: Path, candidates) -> np.ndarray:
+    """cases x settings x channels Dice."""
+    scores = []
+    for fold, case in cases:
+        with np.load(oof_dir / f"{case}.npz") as f:
+            prob = {k: f[k] for k in ("prob", "prob_tta")}
+        label = load_cached(args.cache / dataset / f"{case}.npz", dataset)["label"].astype(bool)
+        truth = label if dataset == "brats" else label[None]
+        scores.append(case_scores(prob, truth, spec, candidates))
+        print(f"scored {case} (fold {fold})", flush=True)
+    return np.array(scores)
+
+
+def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--cache", type=Path, default=Path("cache"))
     parser.add_argument("--oof-dir", type=Path, help="default runs/<config>/oof")
     parser.add_argument("--cv-dir", type=Path, help="the folds' records (default training/cv/<config>)")
+    parser.add_argument("--out", type=Path, help="where the summary goes (default <cv-dir>/summary.json; needed "
+                                                 "while folds are missing: a partial summary never goes to the shipped path)")
     parser.add_argument("--tta", choices=("choose", "off", "on"), default="choose",
-                        help="let the choice include flip TTA, or fix it (the shipped default runs without TTA)")
-    args = parser.parse_args(argv)
+                        help="let the choice include flip TTA, or fix it off or on")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     cfg = json.loads(args.config.read_text())
     dataset, name = cfg["dataset"], args.config.stem
     spec = candidate_spec(cfg)
     cv_dir = args.cv_dir or HERE / "cv" / name
     oof_dir = args.oof_dir or HERE.parent / "runs" / name / "oof"
-    records = {int(p.stem[4:]): json.loads(p.read_text()) for p in sorted(cv_dir.glob("fold*.json"))}
+    records = {int(p.stem[4:]): json.loads(p.read_text()) for p in sorted(cv_dir.glob("fold[0-9].json"))}
     if not records:
         print(f"error: no finished fold in {cv_dir}", file=sys.stderr)
+        return 1
+    partial = sorted(records) != list(range(N_FOLDS))
+    out = args.out or cv_dir / "summary.json"
+    if partial and out.resolve() == (HERE / "cv" / name / "summary.json").resolve():
+        print(f"error: only folds {sorted(records)} of {N_FOLDS} are finished; a partial summary never replaces "
+              f"the shipped {out} - give --out (e.g. /tmp/{name}-partial.json)", file=sys.stderr)
         return 1
     cases = [(fold, r["case"]) for fold, rec in sorted(records.items()) for r in rec["out_of_fold"]["per_case"]]
     missing = [c for _, c in cases if not (oof_dir / f"{c}.npz").exists()]
@@ -149,61 +114,70 @@ def main(argv=None) -> int:
               "final scoring or point --oof-dir at them", file=sys.stderr)
         return 1
     candidates = settings(dataset)
-    channels = list(spec.out_channels) if dataset == "brats" else ["tumour"]
-    scores = []  # cases x settings x channels
-    for fold, case in cases:
-        with np.load(oof_dir / f"{case}.npz") as f:
-            prob = {k: f[k] for k in ("prob", "prob_tta")}
-        label = load_cached(args.cache / dataset / f"{case}.npz", dataset)["label"].astype(bool)
-        truth = label if dataset == "brats" else label[None]
-        scores.append(case_scores(prob, truth, spec, candidates))
-        print(f"scored {case} (fold {fold})", flush=True)
-    scores = np.array(scores)
-    folds = np.array([f for f, _ in cases])
     shipped = {"tta": False, "threshold": spec.threshold, "min_component_fraction": spec.min_component_fraction}
     if dataset == "brats":
         shipped["enhancing_min_voxels"] = spec.enhancing_min_voxels
-    baseline = candidates.index(shipped)
-    allowed = [i for i, s in enumerate(candidates) if args.tta == "choose" or s["tta"] == (args.tta == "on")]
+    if shipped not in candidates:
+        print(f"error: the registry's post-processing {shipped} is not on the grid (training/cv_scores.py GRID); "
+              "the 'plain' baseline must be one of its settings", file=sys.stderr)
+        return 1
+    channels = list(spec.out_channels) if dataset == "brats" else ["tumour"]
+    scores = load_scores(args, dataset, spec, cases, oof_dir, candidates)
+    summary = summarise_choices(scores, cases, candidates, candidates.index(shipped), channels, dataset, args.tta)
+    summary = {"config": name, "folds_finished": sorted(records), "partial": partial,
+               **({"partial_note": f"only folds {sorted(records)} of {N_FOLDS}: not the shipped cross-validation"}
+                  if partial else {}),
+               "cases": len(cases), **summary,
+               "command": f"python -m training.crossval --config {args.config} --tta {args.tta}"}
+    summary["definition"] = (
+        "per patient volume Dice of out-of-fold predictions" + (", BraTS regions as the written labels give them "
+        "(ET inside TC inside WT)" if dataset == "brats" else "") + "; 'nested': each fold's cases post-processed "
+        "with the setting best on the other folds' cases; 'plain': final-epoch weights, no TTA, the registry's "
+        f"post-processing {json.dumps({k: v for k, v in shipped.items() if k != 'tta'})}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary, indent=1) + "\n")
+    print(json.dumps({k: summary[k] for k in ("folds_finished", "partial", "cases", "nested", "plain", "to_ship")},
+                     indent=1))
+    print(f"wrote {out}")
+    return 0
+
+
+def summarise_choices(scores, cases, candidates, baseline: int, channels, dataset: str, tta: str) -> dict:
+    """The choices and their effects: nested (each fold chosen on the others), plain, per fold and group."""
+    folds = np.array([f for f, _ in cases])
+    allowed = [i for i, s in enumerate(candidates) if tta == "choose" or s["tta"] == (tta == "on")]
     # nested: a fold's cases get the setting chosen on the other folds; with one fold there are no others
-    has_nested = len(records) > 1
+    has_nested = len(set(folds.tolist())) > 1
     nested, picks = nested_choice(scores, folds, allowed) if has_nested else (None, {})
-    chosen_per_fold = {f: candidates[i] for f, i in picks.items()}
     final = best(scores, list(range(len(cases))), allowed)
-    # what letting the choice include TTA would add (the shipped default fixes it)
+    # what letting the choice include TTA would add (when TTA is fixed)
     tta_choice = nested_choice(scores, folds, list(range(len(candidates))))[0] if has_nested else None
-    per_case = [{"case": c, "fold": int(f), "group": dataset_group(c) if dataset == "brats" else c.split("_")[1],
+    groups = [dataset_group(c) if dataset == "brats" else c.split("_")[1] for _, c in cases]
+    fold_keys = folds.tolist()
+    per_case = [{"case": c, "fold": int(f), "group": groups[i],
                  **({f"dice_{ch}": float(nested[i, k]) for k, ch in enumerate(channels)} if has_nested else {}),
                  **{f"plain_dice_{ch}": float(scores[i, baseline, k]) for k, ch in enumerate(channels)}}
                 for i, (f, c) in enumerate(cases)]
-    groups = sorted({r["group"] for r in per_case}) if dataset == "brats" else []
-    summary = {
-        "config": name, "folds_finished": sorted(records), "cases": len(cases),
-        "definition": "per patient volume Dice of out-of-fold predictions; 'nested': each fold's cases post-processed "
-                      "with the setting best on the other folds' cases; 'plain': final-epoch weights, no TTA, "
-                      f"threshold {spec.threshold}, component cleanup {spec.min_component_fraction}",
-        "tta": args.tta,
+    plain = scores[:, baseline]
+    return {
+        "tta": tta,
         "nested": summarise(nested, channels) if has_nested else None,
         "nested_if_tta_chosen": summarise(tta_choice, channels) if has_nested else None,
-        "plain": summarise(scores[:, baseline], channels),
+        "plain": summarise(plain, channels),
         "per_fold_nested_mean": {int(f): {ch: float(nested[folds == f, k].mean()) for k, ch in enumerate(channels)}
-                                 for f in sorted(records)} if has_nested else None,
-        "per_fold_plain_mean": {int(f): {ch: float(scores[folds == f, baseline, k].mean())
-                                         for k, ch in enumerate(channels)} for f in sorted(records)},
-        "per_group_nested": {g: summarise(nested[[r["group"] == g for r in per_case]], channels)
-                             for g in groups} if has_nested else None,
-        "per_group_plain": {g: summarise(scores[[r["group"] == g for r in per_case], baseline], channels)
-                            for g in groups},
-        "chosen_per_fold": {int(f): s for f, s in chosen_per_fold.items()},
+                                 for f in sorted(set(fold_keys))} if has_nested else None,
+        "per_fold_plain_mean": {int(f): {ch: float(plain[folds == f, k].mean()) for k, ch in enumerate(channels)}
+                                for f in sorted(set(fold_keys))},
+        "per_fold_nested": by_subset(nested, fold_keys, channels) if has_nested else None,
+        "per_fold_plain": by_subset(plain, fold_keys, channels),
+        "per_group_nested": by_subset(nested, groups, channels) if has_nested else None,
+        "per_group_plain": by_subset(plain, groups, channels),
+        "chosen_per_fold": {int(f): candidates[i] for f, i in picks.items()},
         "to_ship": candidates[final],
         "effects_on_all_folds": {json.dumps(s): {ch: float(scores[:, i, k].mean()) for k, ch in enumerate(channels)}
                                  for i, s in enumerate(candidates)},
         "per_case": per_case,
-        "command": f"python -m training.crossval --config {args.config} --tta {args.tta}",
     }
-    (cv_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-    print(json.dumps({k: summary[k] for k in ("folds_finished", "cases", "nested", "plain", "to_ship")}, indent=1))
-    return 0
 
 
 if __name__ == "__main__":

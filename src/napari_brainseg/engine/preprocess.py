@@ -100,7 +100,10 @@ def postprocess(prob: np.ndarray, spec) -> np.ndarray:
     if spec.enhancing_min_voxels and "ET" in spec.out_channels:
         et = spec.out_channels.index("ET")
         if masks[et].sum() < spec.enhancing_min_voxels:
-            masks[et] = False  # its voxels stay in the tumour-core channel
+            # relabelled as tumour core (necrosis), the BraTS winners' rule: its voxels join the core
+            if "TC" in spec.out_channels:
+                masks[spec.out_channels.index("TC")] |= masks[et]
+            masks[et] = False
     return masks
 
 

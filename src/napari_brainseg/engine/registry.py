@@ -46,8 +46,8 @@ class ModelSpec:
     threshold: float = 0.5
     # connected components smaller than this fraction of the largest are dropped (None: keep all)
     min_component_fraction: float | None = None
-    # an enhancing-tumour prediction of fewer voxels than this is dropped (left as tumour core), the
-    # rule BraTS winners use against false ET in tumours with little or none (None: keep all)
+    # an enhancing-tumour prediction of fewer voxels than this is relabelled as tumour core, the rule
+    # BraTS winners use against false ET in tumours with little or none (None: keep all)
     enhancing_min_voxels: int | None = None
     # inference: windows (3D) or slices (2D) per forward pass; sliding-window overlap (3D, Gaussian blending)
     batch_size: int = 1

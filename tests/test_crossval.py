@@ -1,0 +1,123 @@
+"""Cross-validation choices for BraTS (training.crossval) on synthetic out-of-fold probabilities.
+
+No real data: six 32^3 cases in two folds, one per dataset group and fold, whose saved
+probabilities are built so that each choice has one right answer - flip TTA removes a wrong edema
+slab, a false enhancing-tumour speck of 27 voxels in tumours without any asks for the small-volume
+rule, and true enhancing tumour of 216 voxels forbids a rule threshold above that. Case names follow
+the BraTS datasets, so the per-dataset report is exercised as on the real folds.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from napari_brainseg.conventions import brats_regions_to_labels
+from napari_brainseg.engine.preprocess import postprocess
+from napari_brainseg.engine.registry import get_spec
+from training import crossval
+
+SHAPE = (32, 32, 32)
+CASES = {0: ["Brats18_2013_2_1", "BraTS2021_00002", "BraTS-SSA-00002-000"],
+         1: ["Brats18_CBICA_AAB_1", "BraTS2021_00005", "BraTS-SSA-00007-000"]}
+
+
+def _box(lo: int, hi: int) -> np.ndarray:
+    mask = np.zeros(SHAPE, bool)
+    mask[lo:hi, lo:hi, lo:hi] = True
+    return mask
+
+
+def _case(with_et: bool, et_outside_core_channel: bool):
+    """(2018 labels, plain and TTA probabilities (3, ...) TC, WT, ET)."""
+    wt, tc, et = _box(4, 28), _box(8, 24), _box(10, 16)  # ET 216 voxels
+    labels = np.where(wt, 2, 0).astype(np.uint8)
+    labels[tc] = 1
+    pred_et = et if with_et else _box(17, 20)  # no true ET: a false 27-voxel speck inside the core
+    if with_et:
+        labels[et] = 4
+    tta = np.stack([np.where(r, 0.9, 0.05) for r in (tc, wt, pred_et)]).astype(np.float16)
+    if et_outside_core_channel:
+        tta[0][pred_et] = 0.05  # the network's core channel misses the ET it predicts: the labels nest it
+    plain = tta.copy()
+    plain[1][28:31, 4:28, 4:28] = 0.8  # a wrong edema slab, touching the tumour (cleanup keeps it); TTA has none
+    return labels, plain, tta
+
+
+@pytest.fixture
+def cv_setup(tmp_path):
+    cfg = {"model": "brats-unet3d", "dataset": "brats", "patch": [32, 32, 32]}
+    config = tmp_path / "brats-cv-synthetic.json"
+    config.write_text(json.dumps(cfg))
+    cv_dir, oof_dir, cache = tmp_path / "cv", tmp_path / "oof", tmp_path / "cache"
+    for folder in (cv_dir, oof_dir, cache / "brats"):
+        folder.mkdir(parents=True)
+    for fold, names in CASES.items():
+        for k, name in enumerate(names):
+            labels, plain, tta = _case(with_et=k != 1, et_outside_core_channel=k == 2)
+            np.savez_compressed(cache / "brats" / f"{name}.npz", image=np.zeros((4, *SHAPE), np.float16), label=labels)
+            np.savez_compressed(oof_dir / f"{name}.npz", prob=plain, prob_tta=tta)
+        (cv_dir / f"fold{fold}.json").write_text(json.dumps({"out_of_fold": {"per_case": [{"case": n} for n in names]}}))
+    base = ["--config", str(config), "--cache", str(cache), "--cv-dir", str(cv_dir), "--oof-dir", str(oof_dir)]
+    return base, tmp_path
+
+
+def _run(base, out, *extra) -> dict:
+    assert crossval.main([*base, "--out", str(out), *extra]) == 0
+    return json.loads(out.read_text())
+
+
+def test_brats_choices_are_made_on_out_of_fold_cases_and_reported_per_dataset(cv_setup):
+    base, tmp = cv_setup
+    summary = _run(base, tmp / "summary.json", "--tta", "choose")
+    assert summary["partial"] and summary["folds_finished"] == [0, 1] and summary["cases"] == 6
+    # TTA (no edema slab) and the smallest ET rule that drops the 27-voxel speck but keeps 216 true voxels
+    assert summary["to_ship"]["tta"] is True and summary["to_ship"]["enhancing_min_voxels"] in (50, 100, 200)
+    assert all(s["enhancing_min_voxels"] in (50, 100, 200) and s["tta"] for s in summary["chosen_per_fold"].values())
+    # nested: every region perfect - the ET missing from the core channel is counted as core, as the labels nest it
+    for region in ("TC", "WT", "ET", "mean"):
+        assert summary["nested"][region]["mean"] == pytest.approx(1.0)
+    # plain (registry: no TTA, no ET rule): the false ET of the two ET-free cases and the edema slab cost Dice
+    assert summary["plain"]["ET"]["mean"] == pytest.approx(4 / 6)
+    assert summary["plain"]["WT"]["mean"] < 0.95 and summary["plain"]["cases"] == 6
+    groups = summary["per_group_nested"]
+    assert set(groups) == {"BraTS 2018/2019", "BraTS 2021", "BraTS-Africa 2023", "sd_of_means"}
+    assert groups["BraTS 2021"]["cases"] == 2 and summary["per_group_plain"]["BraTS 2021"]["ET"]["mean"] == 0.0
+    assert summary["per_group_plain"]["sd_of_means"]["ET"] > 0
+    assert set(summary["per_fold_nested"]) == {"0", "1", "sd_of_means"}
+    assert {r["group"] for r in summary["per_case"]} == {"BraTS 2018/2019", "BraTS 2021", "BraTS-Africa 2023"}
+
+
+def test_tta_fixed_off_is_never_chosen(cv_setup):
+    base, tmp = cv_setup
+    summary = _run(base, tmp / "off.json", "--tta", "off")
+    assert summary["to_ship"]["tta"] is False and not any(s["tta"] for s in summary["chosen_per_fold"].values())
+    assert summary["nested"]["WT"]["mean"] < summary["nested_if_tta_chosen"]["WT"]["mean"]
+
+
+def test_a_partial_summary_never_goes_to_the_shipped_path(cv_setup, capsys):
+    base, tmp = cv_setup
+    shipped = crossval.HERE / "cv" / "brats-cv-synthetic" / "summary.json"
+    assert crossval.main([*base, "--out", str(shipped)]) == 1
+    assert "partial summary never replaces" in capsys.readouterr().err and not shipped.exists()
+    one_fold = tmp / "one"
+    one_fold.mkdir()
+    (one_fold / "fold0.json").write_text((tmp / "cv" / "fold0.json").read_text())
+    summary = _run([*base[:-4], "--cv-dir", str(one_fold), *base[-2:]], tmp / "one.json")
+    assert summary["partial"] and summary["nested"] is None and summary["plain"]["cases"] == 3
+
+
+def test_enhancing_rule_relabels_small_et_as_core():
+    """postprocess: ET under the rule's size joins the tumour core (written as necrosis/core, label 1)."""
+    import dataclasses
+
+    spec = dataclasses.replace(get_spec("brats-unet3d"), enhancing_min_voxels=50, min_component_fraction=None)
+    _, _, prob = _case(with_et=False, et_outside_core_channel=True)
+    masks = postprocess(prob.astype(np.float32), spec)
+    speck = _box(17, 20)
+    assert not masks[2].any() and masks[0][speck].all()
+    assert (brats_regions_to_labels(masks, "brats2018")[speck] == 1).all()
+    large = dataclasses.replace(spec, enhancing_min_voxels=20)
+    assert postprocess(prob.astype(np.float32), large)[2][speck].all()  # 27 voxels stay ET above the rule
