@@ -12,8 +12,14 @@ post-processing chosen on it, and ``reference_outputs``, the shipped ensemble's 
 reference outputs are a check that the package reproduces the shipped model (the tests compare with
 them), never an accuracy.
 
-The post-processing is written once, in the registry; this refuses to ship when the registry's
-threshold or component cleanup is not the one cross-validation chose.
+The registry is the one description of a model: this refuses to ship while it differs from what the
+folds were trained with (network, patch size, window overlap) or from cross-validation's choices
+(TTA, threshold, cleanup, enhancing-tumour rule), and lists the fields to set (``candidate``).
+
+``--dry-run DIR`` tries the path before all folds exist: the folds that are finished (``--repeat``:
+repeated up to five members), a partial summary (``--summary``, from ``crossval --out``), and the spec
+the registry will need, written to DIR (never the package) and run through ``load_model`` and
+``segment`` on the ``--reference`` cases.
 """
 
 from __future__ import annotations
@@ -22,61 +28,67 @@ import argparse
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import torch
 
-from napari_brainseg.engine.registry import clear_cache, get_spec, sha256_of
+from napari_brainseg.engine import registry
 
+from .candidate import ensemble_spec, installed, registry_changes, save_spec
 from .export import INTENDED_USE, TERMS, postprocessing_text
 from .folds import N_FOLDS
 from .train import HERE
 
-# post-processing settings cross-validation chooses that live in the registry
-REGISTRY_SETTINGS = ("threshold", "min_component_fraction", "enhancing_min_voxels")
+# the cross-validation pool goes beyond the round-1 model's data (training/folds.json)
+POOL_TERMS = {"brats": " The pool adds BraTS 2019/2021 cases (BraTS 2021: Baid et al., arXiv:2107.02314) and "
+                       "BraTS-Africa 2023 cases (Adewole et al., arXiv:2305.19369), under the same challenge terms."}
 
 
-def members_state(cv_dir: Path, records: dict[int, dict]) -> dict:
-    """The folds' state dicts as one, each key prefixed with its member index (fold order)."""
-    state = {}
-    for index, fold in enumerate(sorted(records)):
+def members_state(cv_dir: Path, records: dict[int, dict], order: list[int]) -> dict:
+    """The folds' state dicts as one, member i holding fold ``order[i]``, keys prefixed "<i>."."""
+    state, checked = {}, set()
+    for index, fold in enumerate(order):
         path = cv_dir / records[fold]["weights"]
-        if sha256_of(path) != records[fold]["sha256"]:
+        if fold not in checked and registry.sha256_of(path) != records[fold]["sha256"]:
             raise SystemExit(f"error: {path} does not match the sha256 in fold{fold}.json")
+        checked.add(fold)
         for key, value in torch.load(path, map_location="cpu", weights_only=True).items():
             state[f"{index}.{key}"] = value
     return state
 
 
-def registry_mismatch(spec, to_ship: dict) -> dict:
-    return {k: (getattr(spec, k), v) for k, v in to_ship.items()
-            if k in REGISTRY_SETTINGS and getattr(spec, k) != v}
-
-
 def reference_outputs(model: str, folders: list[Path]) -> list[dict]:
-    """The shipped ensemble's Dice on each reference case (default settings: no TTA, all members)."""
+    """The shipped ensemble's Dice on each reference case, with the model's default settings."""
     from napari_brainseg.engine.metrics import region_dice
     from napari_brainseg.engine.segment import segment_case
 
     rows = []
     for folder in folders:
+        started = time.perf_counter()
         result, case = segment_case(folder, model)
+        seconds = time.perf_counter() - started
         truth = case.seg if case.kind == "brats" else case.mask
         scores = region_dice(result.labels, result.label_convention, truth, case.label_convention)
         keys = {"tumour": "dice"} if case.kind == "lgg" else {r: f"dice_{r}" for r in scores}
         rows.append({"case": case.name, **{keys[r]: float(v) for r, v in scores.items()}})
-        print(f"reference {case.name}: {rows[-1]}", flush=True)
+        print(f"reference {case.name} ({result.method}, {seconds:.1f} s): {rows[-1]}", flush=True)
     return rows
 
 
-def card_of(spec, cfg, config_path: Path, records: dict, summary: dict, digest: str, references: list[dict]) -> dict:
+def card_of(spec, cfg, config_path: Path, records: dict, order: list[int], summary: dict, digest: str) -> dict:
+    """``spec``: the registry's spec of the shipped ensemble; member i is fold ``order[i]``."""
+    cv_keys = ("definition", "partial_note", "nested", "plain", "per_fold_nested_mean", "per_fold_nested",
+               "per_fold_plain", "per_group_nested", "per_group_plain", "chosen_per_fold", "to_ship", "per_case",
+               "command")
+    tta = "flip TTA (identity and one flip per spatial axis)" if spec.tta else "no TTA"
     return {
         "name": spec.name,
         "title": spec.title,
         "architecture": {"class": "monai.networks.nets.UNet", "spatial_dims": spec.spatial_dims,
                          "in_channels": list(spec.in_channels), "out_channels": list(spec.out_channels),
                          **{k: list(v) if isinstance(v, tuple) else v for k, v in spec.network.items()},
-                         "ensemble": f"{len(records)} fold models, mean of sigmoid probabilities "
+                         "ensemble": f"{len(order)} fold models, mean of sigmoid probabilities "
                                      "(napari_brainseg.engine.ensemble); the fast setting runs member 0 alone"},
         "weights": {"file": spec.weights_path.name, "dtype": "float16", "sha256": digest,
                     "layout": "one state dict; key '<member>.<parameter>'"},
@@ -85,74 +97,96 @@ def card_of(spec, cfg, config_path: Path, records: dict, summary: dict, digest: 
                      "train_cases": len(records[fold]["train_cases"]),
                      "held_out_cases": records[fold]["held_out_cases"],
                      "out_of_fold_mean": records[fold]["out_of_fold"]["mean"]}
-                    for i, fold in enumerate(sorted(records))],
+                    for i, fold in enumerate(order)],
+        "inference": {"default": f"all {len(order)} members, {tta}", "fast": "member 0, no TTA",
+                      **({"roi_size": list(spec.patch_size), "sw_overlap": spec.sw_overlap, "blending": "gaussian"}
+                         if spec.spatial_dims == 3 else {})},
         "preprocessing": "z-score per channel over non-zero (brain) voxels; BraTS: cropped to the brain bounding box",
         "postprocessing": postprocessing_text(spec),
         "data": {"dataset": cfg["dataset"], "folds_file": "training/folds.json",
-                 "cases": sum(len(r["held_out_cases"]) for r in records.values()), "terms": TERMS[cfg["dataset"]]},
+                 "cases": sum(len(r["held_out_cases"]) for r in records.values()),
+                 "terms": TERMS[cfg["dataset"]] + POOL_TERMS.get(cfg["dataset"], "")},
         "training": {"command": f"python -m training.train --config {config_path} --fold K  (K = 0..{N_FOLDS - 1})",
                      "config": cfg, "per_fold": {fold: r["training"] for fold, r in sorted(records.items())},
                      "ensemble_command": f"python -m training.ensemble --config {config_path}"},
         "cross_validation": {
-            "definition": summary["definition"],
-            "nested": summary["nested"], "plain": summary["plain"],
-            "per_fold_nested_mean": summary["per_fold_nested_mean"],
-            "per_group_nested": summary["per_group_nested"],
-            "chosen_per_fold": summary["chosen_per_fold"], "to_ship": summary["to_ship"],
-            "per_case": summary["per_case"], "command": summary["command"],
+            **{k: summary[k] for k in cv_keys if k in summary},
             "what_it_measures": "each case scored by the one member that never saw it (single-model accuracy); "
                                 "the ensemble of all members has no out-of-fold estimate, since every case "
                                 f"trained {len(records) - 1} of its members",
         },
         "reference_outputs": {
-            "what": "the shipped ensemble (all members, no TTA, the registry's post-processing) on these cases; "
-                    f"each trained {len(records) - 1} of the {len(records)} members, so this is a reproduction "
+            "what": f"the shipped ensemble (all members, {tta}, the registry's post-processing) on these cases; "
+                    f"each trained {len(records) - 1} of the {len(records)} folds, so this is a reproduction "
                     "check for the tests, not an accuracy",
-            "per_case": references,
+            "per_case": [],
         },
         "intended_use": INTENDED_USE,
     }
 
 
-def main(argv=None) -> int:
+def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--reference", type=Path, action="append", default=[],
                         help="a case folder whose Dice the card records for the tests (repeatable)")
-    args = parser.parse_args(argv)
+    parser.add_argument("--cv-dir", type=Path, help="the folds' records and weights (default training/cv/<config>)")
+    parser.add_argument("--summary", type=Path, help="crossval's summary (default <cv-dir>/summary.json)")
+    parser.add_argument("--dry-run", type=Path, metavar="DIR",
+                        help="write the ensemble and card to DIR instead of the package, from the folds there are")
+    parser.add_argument("--repeat", action="store_true", help="--dry-run: repeat the finished folds up to "
+                                                              f"{N_FOLDS} members (timing as shipped)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     cfg = json.loads(args.config.read_text())
     name = args.config.stem
-    spec = get_spec(cfg["model"])
-    cv_dir = HERE / "cv" / name
+    spec = registry.get_spec(cfg["model"])
+    cv_dir = args.cv_dir or HERE / "cv" / name
     records = {int(p.stem[4:]): json.loads(p.read_text()) for p in sorted(cv_dir.glob("fold[0-9].json"))}
-    if sorted(records) != list(range(N_FOLDS)):
-        print(f"error: {cv_dir} has folds {sorted(records)}; all {N_FOLDS} must be finished", file=sys.stderr)
+    summary_path = args.summary or cv_dir / "summary.json"
+    dry = args.dry_run is not None
+    if not records or not summary_path.is_file():
+        print(f"error: need finished folds in {cv_dir} and crossval's summary {summary_path}", file=sys.stderr)
         return 1
-    summary = json.loads((cv_dir / "summary.json").read_text())
-    if summary["folds_finished"] != list(range(N_FOLDS)):
-        print("error: summary.json is not over all folds; run python -m training.crossval first", file=sys.stderr)
+    summary = json.loads(summary_path.read_text())
+    if summary["folds_finished"] != sorted(records):
+        print(f"error: {summary_path} is over folds {summary['folds_finished']}, {cv_dir} has {sorted(records)}; "
+              "rerun python -m training.crossval", file=sys.stderr)
         return 1
-    if spec.members != N_FOLDS:
-        print(f"error: the registry says {spec.name} has {spec.members} members, not {N_FOLDS}", file=sys.stderr)
+    if not dry and (sorted(records) != list(range(N_FOLDS)) or summary.get("partial") or args.repeat):
+        print(f"error: {cv_dir} has folds {sorted(records)}; all {N_FOLDS} must be finished and cross-validated "
+              "to ship (--dry-run DIR tries it with fewer)", file=sys.stderr)
         return 1
-    mismatch = registry_mismatch(spec, summary["to_ship"])
-    if mismatch:
-        print(f"error: the registry's post-processing differs from cross-validation's choice (registry, chosen): "
-              f"{mismatch}; update engine/registry.py first", file=sys.stderr)
-        return 1
-    out = spec.weights_path
-    tmp = out.with_suffix(".pt.tmp")
-    torch.save(members_state(cv_dir, records), tmp)
-    os.replace(tmp, out)
-    digest = sha256_of(out)
-    card_path = spec.card_path
-    # the reference outputs are computed by the package itself, so the new weights need a card first
-    card = card_of(spec, cfg, args.config, records, summary, digest, [])
-    card_path.write_text(json.dumps(card, indent=1) + "\n")
-    clear_cache()
-    card["reference_outputs"]["per_case"] = reference_outputs(spec.name, args.reference)
-    card_path.write_text(json.dumps(card, indent=1) + "\n")
-    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, {len(records)} members) and {card_path}")
+    order = [sorted(records)[i % len(records)] for i in range(N_FOLDS if args.repeat else len(records))]
+    wanted = ensemble_spec(spec, records, summary["to_ship"], len(order))
+    changes = registry_changes(spec, wanted)
+    if changes:
+        listing = "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changes.items())
+        if not dry:
+            print(f"error: engine/registry.py must describe the ensemble first ({spec.name}: {listing})", file=sys.stderr)
+            return 1
+        print(f"dry run: the registry will need, for {spec.name}: {listing}")
+    out_dir = args.dry_run or registry.WEIGHTS_DIR
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with installed(wanted, out_dir):
+        out = wanted.weights_path
+        tmp = out.with_suffix(".pt.tmp")
+        torch.save(members_state(cv_dir, records, order), tmp)
+        os.replace(tmp, out)
+        # the reference outputs are computed by the package itself, so the new weights need a card first
+        card = card_of(wanted, cfg, args.config, records, order, summary, registry.sha256_of(out))
+        if dry:
+            card["dry_run"] = (f"not shipped: folds {sorted(records)} as members {order}, summary {summary_path}"
+                               + (f"; {summary['partial_note']}" if summary.get("partial_note") else ""))
+            save_spec(wanted, out_dir)
+        wanted.card_path.write_text(json.dumps(card, indent=1) + "\n")
+        registry.clear_cache()
+        card["reference_outputs"]["per_case"] = reference_outputs(wanted.name, args.reference)
+        wanted.card_path.write_text(json.dumps(card, indent=1) + "\n")
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, {len(order)} members) and {wanted.card_path}")
     return 0
 
 

@@ -11,6 +11,7 @@ Loads the weights exactly as users get them (fp16 file, sha256-checked, via the 
 validation cases through the same forward pass and post-processing as inference, and rewrites the
 card's ``validation`` and ``postprocessing`` entries. Used after training
 and whenever post-processing changes, so the card never describes a pipeline that no longer ships.
+Single models only: a fold ensemble's card quotes its cross-validation (``training.ensemble``).
 """
 
 from __future__ import annotations
@@ -63,6 +64,12 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     spec = get_spec(args.model)
     card = spec.card()
+    if spec.members > 1 or "validation" not in card:
+        # a fold ensemble has no held-out split: every pool case trained all members but one
+        print(f"error: {spec.name} is a {spec.members}-fold ensemble; every case in {FOLDS_FILE.name} trained "
+              f"{spec.members - 1} of its members, so its accuracy is the out-of-fold cross-validation in its card "
+              "(python -m training.crossval), not a re-measure here", file=sys.stderr)
+        return 1
     cfg = {**DEFAULTS, **card["training"]["config"]}
     # the sliding window as the shipped inference runs it, whatever the training config said
     cfg.update(sw_overlap=spec.sw_overlap, sw_batch_size=spec.batch_size)

@@ -49,6 +49,8 @@ def postprocessing_text(spec) -> str:
     if spec.min_component_fraction is not None:
         text += (f"; connected components smaller than {spec.min_component_fraction:.0%} of the largest "
                  "dropped per channel")
+    if spec.enhancing_min_voxels:
+        text += f"; enhancing tumour of fewer than {spec.enhancing_min_voxels} voxels relabelled as tumour core"
     if spec.label_convention != "lgg":
         text += "; nested regions TC/WT/ET converted to BraTS labels in the case's convention"
     return text
