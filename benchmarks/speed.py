@@ -2,7 +2,7 @@
 
     python -m benchmarks.speed [--repeats 5] [--device cpu|cuda|all] [--brats-root DIR ...]
                                [--only brats-case,brats-cohort,lgg-patient,lgg-batch]
-                               [--configs ours-api,ours-api-fast,ours-cli,bundle,plain-swi] [--channels-last] [--compile]
+                               [--configs ours-api,ours-api-fast,ours-api-no-tta,ours-cli,bundle,plain-swi] [--channels-last] [--compile]
                                [--out JSON] [--quick]
 
 Every (benchmark, configuration, device) runs in a fresh Python process, so the peak resident memory
@@ -12,6 +12,8 @@ end to end: read the case folder(s) -> preprocess -> infer -> write the labels f
 
 Configurations (BraTS):
   ours-api   napari_brainseg.engine.segment.segment_case + write_result (what the widget/CLI run)
+  ours-api-fast / ours-api-no-tta   the same with fast=True (member 0 of a fold ensemble, no TTA) /
+             tta=False (every member, no TTA); ``benchmarks.speed_ensemble`` runs them on a candidate ensemble
   ours-cli   ``napari-brainseg predict CASES --output DIR --no-overlay`` as a subprocess (timed with
              process start-up and imports; the warm-up pass is not subtracted)
   bundle     the MONAI model-zoo brats_mri_segmentation inference settings: MONAI LoadImage of the 4
@@ -85,12 +87,12 @@ def _patch_network(channels_last: bool, compile_: bool) -> None:
     engine_segment.load_model = load
 
 
-def _ours_api(cases: list[str], out_dir: Path, device: str, fast: bool = False) -> None:
+def _ours_api(cases: list[str], out_dir: Path, device: str, fast: bool = False, tta: bool | None = None) -> None:
     from napari_brainseg.engine.segment import segment_case
     from napari_brainseg.io.cases import write_result
 
     for path in cases:
-        result, case = segment_case(path, device=device, fast=fast)
+        result, case = segment_case(path, device=device, fast=fast, tta=tta)
         write_result(result, case, out_dir, overwrite=True)
 
 
@@ -167,6 +169,9 @@ def run_worker(spec: dict) -> dict:
     elif config == "ours-api-fast":  # one network of a fold ensemble, no TTA (segment(fast=True))
         def once():
             _ours_api(cases, out_dir, device, fast=True)
+    elif config == "ours-api-no-tta":  # every network of a fold ensemble, without the TTA it may default to
+        def once():
+            _ours_api(cases, out_dir, device, tta=False)
     elif config == "ours-cli":
         def once():
             _ours_cli(cases, out_dir, device)
@@ -219,12 +224,13 @@ def run_worker(spec: dict) -> dict:
 # ------------------------------------------------------------------------------------ parent side
 
 
-def launch(spec: dict, timeout: float | None) -> dict:
+def launch(spec: dict, timeout: float | None, module: str = "speed") -> dict:
+    """Run one configuration in a fresh ``python -m benchmarks.<module> --worker`` process."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
         json.dump(spec, fh)
         spec_path = fh.name
     result_path = spec_path + ".out"
-    cmd = [*common.module_command("speed"), "--worker", spec_path, "--worker-out", result_path]
+    cmd = [*common.module_command(module), "--worker", spec_path, "--worker-out", result_path]
     started = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=common.REPO)
     wall = time.perf_counter() - started
@@ -379,7 +385,7 @@ def main(argv=None) -> int:
     plan = []
     for bench in benches:
         for device in devices:
-            names = configs if bench in BRATS_BENCHES else [c for c in configs if c in ("ours-api", "ours-api-fast", "ours-cli")]
+            names = configs if bench in BRATS_BENCHES else [c for c in configs if c.startswith("ours-")]
             variants = [(c, {}) for c in names]
             if "ours-api" in names and (bench in ("brats-case", "lgg-patient")):
                 if args.channels_last:

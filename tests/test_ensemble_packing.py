@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -21,6 +23,8 @@ from napari_brainseg.engine.segment import segment
 from napari_brainseg.phantoms import make_brats_phantom, write_brats_phantom
 from training import ensemble
 from training.candidate import installed, load_spec
+
+from .conftest import REPO
 
 MODEL = "brats-unet3d"
 PATCH = [48, 48, 48]
@@ -87,6 +91,18 @@ def test_dry_run_packs_five_members_that_load_and_segment_through_the_package(fo
     # five copies of one fold: their mean is that fold alone
     assert np.array_equal(full.labels, fast.labels)
     assert registry.get_spec(MODEL) is shipped
+
+    # the speed benchmark runs the candidate's settings against the bundle's
+    speed = tmp / "speed.json"
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.speed_ensemble", "--quick", "--candidate", str(out),
+                           "--settings", "ensemble+tta,fast,bundle", "--out", str(speed), "--bundle-memory-gb", "0"],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    payload = json.loads(speed.read_text())
+    assert payload["candidate"]["members"] == 5 and payload["candidate"]["tta"] is True
+    assert all(r.get("median_s", 0) > 0 for r in payload["runs"]), payload["runs"]
+    assert [r["setting"] for r in payload["ratios"]] == ["ensemble+tta", "fast"]
+    assert "BraTS fold ensemble: speed" in proc.stdout
 
 
 def test_shipping_refuses_partial_folds_and_a_registry_that_differs(folds, capsys):
