@@ -102,7 +102,7 @@ def brats18_cropped(brats18_case, tmp_path_factory) -> Path:
 def cohort(tmp_path):
     """Three tiny cases for the CLI: two BraTS, one LGG (tests/cli_helpers.py runs it)."""
     from .cli_helpers import PATIENT
-    from .hardening_data import write_brats_case, write_lgg_patient
+    from .tiny_cases import write_brats_case, write_lgg_patient
 
     root = tmp_path / "cohort"
     write_brats_case(root, "Brats18_Tiny_1")

@@ -26,14 +26,14 @@ from napari_brainseg.errors import BrainsegInputError
 from napari_brainseg.io.writer import write_labels
 from napari_brainseg.phantoms import make_brats_phantom
 
-from .hardening_data import (
+from .model_card import LGG_VAL_PATIENT, assert_matches_card, lgg_dice
+from .tiny_cases import (
     OBLIQUE_AFFINE,
     no_temp_files,
     write_brats_case,
     write_header_only_nifti,
     write_lgg_patient,
 )
-from .model_card import LGG_VAL_PATIENT, assert_matches_card, lgg_dice
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,8 @@ from napari_brainseg.io.lgg import read_lgg_image
 from napari_brainseg.io.nifti import read_nifti
 
 from .conftest import BRATS18_CASE
-from .hardening_data import (
+from .helpers import copy_case, read_error, read_reason, without_paths
+from .tiny_cases import (
     OBLIQUE_AFFINE,
     brain_volume,
     write_brats_case,
@@ -32,7 +33,6 @@ from .hardening_data import (
     write_lgg_patient,
     write_nifti,
 )
-from .helpers import copy_case, read_error, read_reason, without_paths
 
 
 def test_truncated_nifti(brats_case_folder, tmp_path):

@@ -25,9 +25,9 @@ from napari_brainseg.io import cases as io_cases
 from napari_brainseg.io.lgg import read_lgg_patient
 
 from .cli_helpers import PATIENT, error_lines, predict
-from .hardening_data import brain_volume, write_brats_case, write_header_only_nifti, write_lgg_patient, write_nifti
 from .helpers import copy_case
 from .model_card import BRATS_VAL_CASE, LGG_VAL_PATIENT, assert_matches_card, lgg_dice
+from .tiny_cases import brain_volume, write_brats_case, write_header_only_nifti, write_lgg_patient, write_nifti
 
 # ------------------------------------------------------------------------------ broken and missing cases in a cohort
 

@@ -26,7 +26,7 @@ from napari_brainseg.engine import segment as engine_segment
 from napari_brainseg.io import tempfiles, writer
 
 from .cli_helpers import PATIENT, assert_complete, error_lines, predict, start_cli
-from .hardening_data import no_temp_files, write_brats_case, write_lgg_patient
+from .tiny_cases import no_temp_files, write_brats_case, write_lgg_patient
 
 OUTPUT_SUFFIXES = (".nii.gz", ".nii", ".tif", ".png")
 

@@ -28,9 +28,9 @@ from napari_brainseg.io.writer import write_labels
 from napari_brainseg.plugin.writers import napari_write_labels_lgg, napari_write_labels_nifti
 
 from .cli_helpers import PATIENT, assert_complete, error_lines, predict
-from .hardening_data import write_brats_case, write_lgg_patient, write_nifti
 from .helpers import nibabel_zyx
 from .model_card import BRATS_VAL_CASE, assert_matches_card, brats_dice
+from .tiny_cases import write_brats_case, write_lgg_patient, write_nifti
 
 # ------------------------------------------------------------------------------ real cases
 

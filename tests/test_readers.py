@@ -20,14 +20,14 @@ from napari_brainseg.io.writer import write_labels
 from napari_brainseg.plugin.readers import get_reader
 
 from .conftest import BRATS18_CASE, BRATS23_CASE, LGG_PATIENT
-from .hardening_data import (
+from .helpers import copy_case, gunzip, layers_by_name, nibabel_zyx
+from .tiny_cases import (
     OBLIQUE_AFFINE,
     brain_volume,
     write_brats_case,
     write_lgg_patient,
     write_nifti,
 )
-from .helpers import copy_case, gunzip, layers_by_name, nibabel_zyx
 
 
 def read(path):

@@ -1,4 +1,5 @@
-"""Tiny synthetic cases for the hardening tests: written in milliseconds, segmented in well under a second."""
+"""Tiny synthetic cases written to disk (BraTS case folders, LGG patients, odd NIfTI files): written in milliseconds,
+segmented in well under a second; for tests where the real data is not the point."""
 
 from __future__ import annotations
 
