@@ -129,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--overlay", action=argparse.BooleanOptionalAction, default=True,
                          help="also write <case>_overlay.png (default: yes)")
     predict.add_argument("--sample", action="store_true", help="also segment the built-in synthetic phantoms")
+    predict.add_argument("--keep-small-lesions", action="store_true",
+                         help="keep lesions smaller than the model's cleanup fraction of the largest (multifocal disease)")
     predict.add_argument("--uncertainty", action="store_true",
                          help="keep every network under every flip apart: a per-case confidence score (as slow as --tta)")
     predict.add_argument("--report", action="store_true",

@@ -88,7 +88,8 @@ def predict_one(case_input: CaseInput, args, table: list | None = None) -> list[
     try:
         result, case = segment_case(case, args.model, device=args.device, tta=args.tta, fast=args.fast, progress=bar,
                                     uncertainty=args.uncertainty or args.report,
-                                    skull_strip=getattr(args, "skull_strip", "auto"))
+                                    skull_strip=getattr(args, "skull_strip", "auto"),
+                                    keep_small_lesions=getattr(args, "keep_small_lesions", False))
     finally:
         bar.close()
     written = write_result(result, case, args.output, overwrite=overwrite)

@@ -9,7 +9,7 @@ cleanup (``preprocess.postprocess``), then for BraTS the nested regions (TC, WT,
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -24,34 +24,11 @@ from .inputs import from_case, normalise_convention, prepare_input
 from .model_grid import to_model_grid, to_model_plane, voxel_spacing
 from .preprocess import postprocess, preprocess_brats, preprocess_lgg, uncrop
 from .registry import BRATS_MODEL, MODELS, ModelSpec, get_spec, load_model, model_for
+from .result import SegmentationResult
 from .skull_strip import strip_skull
 from .window import predict_slices, predict_volume
 
 ProgressFn = Callable[[int, int], None]
-
-@dataclass
-class SegmentationResult:
-    labels: np.ndarray  # uint8, on the input's spatial grid
-    model: str
-    device: str  # the device that produced the labels (after any fallback)
-    label_convention: str  # conventions.CONVENTIONS key
-    settings: dict  # everything needed to reproduce the run
-    volumes_ml: dict[str, float]  # class name -> volume in mL (from ``spacing``)
-    probabilities: np.ndarray | None = None  # (K, *grid) float32 sigmoid outputs when asked for
-    uncertainty: np.ndarray | None = None  # (*grid) float32 member disagreement (engine.uncertainty), when asked for
-    confidence: float | None = None  # per-case confidence in [0, 1] (engine.uncertainty), when asked for
-    messages: list[str] = field(default_factory=list)  # fallbacks and assumptions, one line each
-
-    @property
-    def method(self) -> str:
-        """How the labels were made, in words: e.g. '5-network ensemble + flip TTA' or '1 network (fast)'."""
-        networks, total = self.settings.get("networks", 1), get_spec(self.model).members
-        text = f"{networks}-network ensemble" if networks > 1 else ("1 network (fast)" if total > 1 else "1 network")
-        return text + (" + flip TTA" if self.settings.get("tta") else "")
-
-    @property
-    def class_names(self) -> dict[int, str]:
-        return label_conventions.CONVENTIONS[self.label_convention].names()
 
 
 def _forward(spec: ModelSpec, x: np.ndarray, device: torch.device, sw_batch: int, tta: bool, progress, should_stop,
@@ -151,6 +128,7 @@ def segment(
     uncertainty: bool = False,
     fast: bool = False,
     skull_strip: str = "auto",
+    keep_small_lesions: bool = False,
 ) -> SegmentationResult:
     """Segment one image with a bundled model.
 
@@ -173,6 +151,9 @@ def segment(
     (``members``) and no TTA unless ``tta=True`` is given.
     ``skull_strip`` (3D models): 'auto' extracts the brain of an input that looks like a whole head
     when the ``[preprocess]`` extra is installed (``skull_strip``), 'on' always, 'off' never.
+    ``keep_small_lesions`` skips the model's small-component cleanup (``registry``:
+    ``min_component_fraction``), which cross-validation chose on mostly single-lesion cohorts and
+    which also removes true satellite lesions of multifocal disease.
     """
     defaults = {}
     if isinstance(image, Case):
@@ -180,6 +161,7 @@ def segment(
         model = model or case_model
     array, model, single_slice = prepare_input(image, model)
     spec = get_spec(model)
+    post = replace(spec, min_component_fraction=None) if keep_small_lesions else spec  # what postprocess applies
     convention = normalise_convention(convention or defaults.get("convention"), model)
     spacing = spacing if spacing is not None else defaults.get("spacing")
     affine = affine if affine is not None else defaults.get("affine")
@@ -211,11 +193,11 @@ def segment(
         )
         if grid.identity:
             # post-process the crop only: outside it the probabilities are 0, so no mask voxel is lost
-            regions = uncrop(postprocess(prob_crop, spec), box, array.shape[1:])
+            regions = uncrop(postprocess(prob_crop, post), box, array.shape[1:])
             prob = uncrop(prob_crop, box, array.shape[1:]) if return_probabilities else None
         else:  # probabilities back on the input's grid, then thresholded there: labels are never interpolated
             prob = grid.back(uncrop(prob_crop, box, grid.model_shape))
-            regions = postprocess(prob, spec)
+            regions = postprocess(prob, post)
         labels = label_conventions.brats_regions_to_labels(regions, convention)
     else:
         on_plane, plane = to_model_plane(array if array.ndim == 4 else array[None], spec)
@@ -227,7 +209,7 @@ def segment(
             spec, x, dev, tta, uncertainty, progress, should_stop, messages, networks
         )
         prob = plane.back(np.moveaxis(prob_slices, 1, 0))  # (K, Z, H, W) on the input's slices
-        labels = postprocess(prob, spec)[0].astype(np.uint8)  # components across the whole stack
+        labels = postprocess(prob, post)[0].astype(np.uint8)  # components across the whole stack
         if single_slice:
             prob, labels = prob[:, 0], labels[0]
 
@@ -255,7 +237,8 @@ def segment(
         "uncertainty": bool(uncertainty),
         "networks": networks,  # of the model's ensemble members; 1 of several is the fast setting
         "threshold": spec.threshold,
-        "min_component_fraction": spec.min_component_fraction,
+        "min_component_fraction": post.min_component_fraction,
+        "keep_small_lesions": bool(keep_small_lesions),
         "label_convention": convention,
         "spacing_mm": None if spacing is None else [float(s) for s in spacing],
     }

@@ -61,7 +61,8 @@ def find_truth(labels_layers, grid: tuple, case: str):
 def collect_job(model: str, brats: dict, lgg: dict, labels_layers, *, device: str, tta: bool,
                 settings: dict | None = None, fast: bool = False) -> Job:
     """Check the picked layers (``brats``/``lgg``: picker -> layer) and capture everything the worker needs
-    (raises BrainsegInputError). ``settings``: {"uncertainty": bool} keeps the flip members apart."""
+    (raises BrainsegInputError). ``settings``: {"uncertainty": bool} keeps the flip members apart,
+    {"keep_small_lesions": bool} skips the model's small-component cleanup."""
     layers = check_inputs(model, brats, lgg)
     source = layers[0] if model == BRATS_MODEL or len(layers) == 1 else layers[1]  # FLAIR names the result
     three_channel = model == LGG_MODEL and len(layers) == 1
@@ -115,6 +116,7 @@ def compute(job: Job, progress, should_stop):
     result = engine_segment.segment(
         image, job.model, device=job.device, tta=job.tta, fast=job.fast, convention=job.convention, spacing=spacing,
         affine=affine, progress=progress, should_stop=should_stop, uncertainty=job.settings.get("uncertainty", False),
+        keep_small_lesions=job.settings.get("keep_small_lesions", False),
     )
     result.messages[:0] = first_notes
     voxel_ml, _ = engine_segment.voxel_volume_ml(result.settings.get("spacing_mm"), result.labels.ndim)

@@ -42,6 +42,8 @@ _TIPS = {
     "(on by default where the model's cross-validation chose it)",
     "fast": "One network of the model's fold ensemble and no test-time augmentation: several times faster, "
     "a little less accurate",
+    "small": "Keep every separate lesion the model finds. By default lesions smaller than a fraction of the "
+    "largest are dropped (chosen by cross-validation on mostly single-lesion cases); multifocal disease needs this",
     "run": "Segment the chosen layers; the result is added as a new labels layer",
     "cancel": "Stop the running segmentation; nothing is added",
     "compare": "Show the ground truth filled and the prediction as outlines on top of it",
@@ -77,6 +79,7 @@ class SegmentationWidget(CasePickers, Container):
         self.tta = CheckBox(text="Flip test-time augmentation (slower)", value=get_spec(BRATS_MODEL).tta,
                             tooltip=_TIPS["tta"])
         self.uncertainty = CheckBox(text="Confidence and uncertainty map (every network under every flip, slower)", value=False)
+        self.keep_small = CheckBox(text="Keep small lesions", value=False, tooltip=_TIPS["small"])
         self.run_button = PushButton(text="Run", tooltip=_TIPS["run"])
         self.cancel_button = PushButton(text="Cancel", enabled=False, tooltip=_TIPS["cancel"])
         self.progress = ProgressBar(label="Progress", min=0, max=1, value=0)
@@ -87,7 +90,7 @@ class SegmentationWidget(CasePickers, Container):
         buttons = Container(layout="horizontal", labels=False, widgets=[self.run_button, self.cancel_button])
         self.extend(
             [self.case, self.model, *self.brats_pickers.values(), self.lgg_rgb, *self.lgg_pickers.values(),
-             self.device, self.fast, self.tta, self.uncertainty, buttons, self.progress, self.status, self.results]
+             self.device, self.fast, self.tta, self.uncertainty, self.keep_small, buttons, self.progress, self.status, self.results]
         )
         wrap_and_select(self.status)
         self.worker = None
@@ -131,7 +134,8 @@ class SegmentationWidget(CasePickers, Container):
         try:
             job = collect_job(self.model.value, *self._picks(), self._labels_layers(), device=self.device.value,
                               tta=bool(self.tta.value), fast=bool(self.fast.value),
-                              settings={"uncertainty": bool(self.uncertainty.value)})
+                              settings={"uncertainty": bool(self.uncertainty.value),
+                                        "keep_small_lesions": bool(self.keep_small.value)})
         except BrainsegInputError as exc:
             self.status.value = str(exc)
             notices.error(notices.headline(exc, notices.CANNOT_RUN), str(exc))
