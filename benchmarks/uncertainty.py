@@ -5,6 +5,8 @@ Dice) are among the 10 % the score ranks least confident.
 
     PYTHONPATH=src:<repo with training/> python -m benchmarks.uncertainty [--folds 0,1] [--cv-dir DIR]
     python -m benchmarks.uncertainty --shipped      # fallback: lgg-unet2d on the round-1 validation split
+    python -m benchmarks.uncertainty --unseen       # BraTS: shipped brats-unet3d on the cases it never saw
+    python -m benchmarks.uncertainty --cv-dir training/cv/brats-unet3d-cv   # BraTS folds (uncertainty_brats.py)
 
 Each finished fold k (``<cv-dir>/fold<k>.pt``, default the lgg-unet2d-cv campaign) is run on the
 held-out patients its record names (``fold<k>.json``: ``held_out_cases``, checked to be the fold of
@@ -76,16 +78,17 @@ def load_fold_net(path: Path, spec):
     return net.eval()
 
 
-def ranking(rows: list[dict], score: str) -> dict:
+def ranking(rows: list[dict], score: str, dice_key: str = "dice") -> dict:
     from scipy.stats import spearmanr
 
-    dice = np.array([r["dice"] for r in rows])
+    dice = np.array([r[dice_key] for r in rows])
     values = np.array([r[score] for r in rows])
     n_worst = max(1, math.ceil(0.1 * len(rows)))
     worst = set(np.argsort(dice, kind="stable")[:n_worst].tolist())
     flagged = set(np.argsort(values, kind="stable")[:n_worst].tolist())
-    rho, p = spearmanr(values, dice)
-    return {"spearman_rho": float(rho), "p_value": float(p), "n_worst_10pct": n_worst,
+    rho, p = spearmanr(values, dice)  # NaN when either is constant: written as null
+    return {"spearman_rho": None if np.isnan(rho) else float(rho), "p_value": None if np.isnan(p) else float(p),
+            "n_worst_10pct": n_worst,
             "worst_flagged": len(worst & flagged),
             "worst_cases": sorted(rows[i]["case"] for i in worst), "flagged_cases": sorted(rows[i]["case"] for i in flagged)}
 
@@ -111,7 +114,7 @@ def run(args) -> dict:
         config = args.config or REPO / "training" / "configs" / f"{args.cv_dir.name}.json"
         cfg = {**DEFAULTS, **json.loads(config.read_text())}
         spec = candidate_spec(cfg)
-        folds = json.loads((REPO / "training" / "folds.json").read_text())["lgg"]["folds"]
+        folds = json.loads((REPO / "training" / "folds.json").read_text())[cfg["dataset"]]["folds"]
         wanted = [int(k) for k in args.folds.split(",")] if args.folds else range(len(folds))
         for k in wanted:
             weights, record = args.cv_dir / f"fold{k}.pt", args.cv_dir / f"fold{k}.json"
@@ -156,13 +159,31 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cv-dir", type=Path, default=REPO / "training" / "cv" / "lgg-unet2d-cv")
     parser.add_argument("--config", type=Path, help="training config of the folds (default: the one the folder is named after)")
-    parser.add_argument("--cache", type=Path, default=Path("/work/cache/lgg"), help="training.prepare cache of LGG")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="training.prepare cache of the dataset (default /work/cache/lgg or /work/cache/brats)")
     parser.add_argument("--folds", help="comma-separated folds (default: every finished one)")
     parser.add_argument("--shipped", action="store_true", help="the shipped lgg-unet2d on the round-1 val split")
+    parser.add_argument("--unseen", action="store_true",
+                        help="BraTS: the shipped brats-unet3d on the training/folds.json cases it never saw")
+    parser.add_argument("--limit", type=int, default=None, help="BraTS: score only the first N cases of each group")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--output", type=Path, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the per-case rows of folds not run this time")
     args = parser.parse_args(argv)
+    if args.unseen or dataset_of(args) == "brats":
+        from .uncertainty_brats import run_brats
+
+        args.cache = args.cache or Path("/work/cache/brats")
+        args.output = args.output or RESULTS / f"uncertainty_brats_{'unseen' if args.unseen else 'cv'}.json"
+        result = run_brats(args)
+        write_json(args.output, result)
+        s = result["pooled"].get("confidence_vs_mean_dice")
+        if s:
+            print(f"pooled: Spearman {s['spearman_rho']:.3f} over {result['pooled']['n_cases']} cases; "
+                  f"worst 10% flagged {s['worst_flagged']}/{s['n_worst_10pct']}", file=sys.stderr)
+        print(args.output)
+        return 0
+    args.cache = args.cache or Path("/work/cache/lgg")
     args.output = args.output or RESULTS / ("uncertainty_shipped.json" if args.shipped else "uncertainty.json")
     result = run(args)
     out = args.output
@@ -172,6 +193,14 @@ def main(argv=None) -> int:
               f"worst 10% flagged {s['worst_flagged']}/{s['n_worst_10pct']}", file=sys.stderr)
     print(out)
     return 0
+
+
+def dataset_of(args) -> str:
+    """The dataset of a cross-validation folder: its training config's ``dataset``."""
+    if args.shipped:
+        return "lgg"
+    config = args.config or REPO / "training" / "configs" / f"{args.cv_dir.name}.json"
+    return json.loads(config.read_text()).get("dataset", "lgg") if config.is_file() else "lgg"
 
 
 if __name__ == "__main__":

@@ -77,6 +77,10 @@ class MemberStats:
 
     def confidence(self) -> float:
         """Mean pairwise Dice of the members' masks, averaged over the output channels."""
+        return float(np.mean(self.confidence_per_channel()))
+
+    def confidence_per_channel(self) -> list[float]:
+        """Mean pairwise Dice of the members' masks of each output channel (BraTS: TC, WT, ET)."""
         self._require()
         sizes = [_count(m) for m in self._masks]
         per_channel = []
@@ -86,8 +90,8 @@ class MemberStats:
                 total = sizes[a][k] + sizes[b][k]
                 both = int(_count(self._masks[a][k] & self._masks[b][k]))
                 pairs.append(1.0 if total == 0 else 2.0 * both / total)
-            per_channel.append(np.mean(pairs) if pairs else 1.0)
-        return float(np.mean(per_channel))
+            per_channel.append(float(np.mean(pairs)) if pairs else 1.0)
+        return per_channel
 
     def _require(self) -> None:
         if self.n == 0:
