@@ -77,6 +77,25 @@ def render_uncertainty(payload: dict) -> str:
                     f"{payload.get('n_cases')} cases.", ["score", "Spearman rho with Dice", "worst 10 % flagged"], rows)
 
 
+def render_uncertainty_brats(payload: dict) -> str:
+    def row(name: str, s: dict) -> list:
+        mean = s.get("confidence_vs_mean_dice") or {}
+        regions = s.get("confidence_vs_region_dice") or {}
+        own = s.get("region_confidence_vs_region_dice") or {}
+        flagged = f"{mean['worst_flagged']} of {mean['n_worst_10pct']}" if mean else "-"
+        return [name, s["n_cases"], fmt(s["mean_dice"]), fmt(mean.get("spearman_rho"), 2),
+                *(fmt(regions.get(r), 2) for r in REGIONS), flagged, " / ".join(fmt(own.get(r), 2) for r in REGIONS)]
+
+    rows = [row(d, s) for d, s in payload["by_dataset"].items()] + [row("**pooled**", payload["pooled"])]
+    misplaced = "; ".join(f"{m['case']} (TC {fmt(m['dice_TC'], 2)}, WT {fmt(m['dice_WT'], 2)}: confidence rank "
+                          f"{m['confidence_rank']} of {m['of']})" for m in payload.get("misplaced_core", [])) or "none"
+    return _section("Confidence vs Dice on BraTS", payload,
+                    f"{payload.get('what')} Model: {payload.get('model')}; cases: {payload.get('cases')}. "
+                    f"Misplaced cores (rank 1 = least confident): {misplaced}.",
+                    ["cases", "n", "mean Dice", "Spearman vs mean Dice", *(f"vs {r} Dice" for r in REGIONS),
+                     "worst 10 % flagged", "own-region confidence vs Dice TC / WT / ET"], rows)
+
+
 def render_cli_startup(payload: dict) -> str:
     rows = [[name, run.get("tree"), fmt(run.get("cpu_s"), 2), fmt(run.get("user_s"), 2), fmt(run.get("wall_s"), 1),
              fmt(run.get("peak_mib"), 0), len(run.get("runs", [])) or "-"]
@@ -163,7 +182,7 @@ def render_speed_ensemble(payload: dict) -> str:
 RENDERERS = {
     "overlap": render_overlap, "postprocess": render_postprocess, "orientation": render_orientation,
     "real_scans": render_real_scans, "mutations": render_mutations, "network_step": render_network_step,
-    "uncertainty": render_uncertainty, "cli_startup": render_cli_startup, "train_precision": render_train_precision,
+    "uncertainty": render_uncertainty, "uncertainty_brats": render_uncertainty_brats, "cli_startup": render_cli_startup, "train_precision": render_train_precision,
     "skull_strip": render_skull_strip, "training_learning": render_training_learning,
     "speed_brats_ensemble": render_speed_ensemble,
 }

@@ -161,7 +161,9 @@ EXPECTED = ("accuracy.json", "speed.json", "widget.json")  # said "not run yet" 
 def renderer_for(name: str):
     """The renderer of a results file: by its stem, or by the stem's first word (widget_before_x.json)."""
     stem = Path(name).stem
-    return RENDERERS.get(stem) or next((r for key, r in RENDERERS.items() if stem.startswith(key + "_")), None)
+    # the longest matching key wins: uncertainty_brats_cv.json is not an uncertainty.json
+    prefixes = sorted((key for key in RENDERERS if stem.startswith(key + "_")), key=len, reverse=True)
+    return RENDERERS.get(stem) or (RENDERERS[prefixes[0]] if prefixes else None)
 
 
 def render_all(results: Path) -> str:

@@ -31,8 +31,9 @@ FAR_MM = 20.0  # a core centroid this far from the true one is "misplaced" (a lo
 
 
 def lr_axis(orientation: str) -> int:
-    """The spatial axis running left-right, from the model's axcodes (e.g. 'LPS' -> 0)."""
-    return next(i for i, code in enumerate(orientation) if code in "LR")
+    """The array axis running left-right: axcodes name the NIfTI (i, j, k) axes, arrays are (z, y, x) =
+    (k, j, i), so 'LPS' -> 2 (the brain masks of the cache are mirror-symmetric along that axis)."""
+    return 2 - next(i for i, code in enumerate(orientation) if code in "LR")
 
 
 def core_geometry(pred_tc: np.ndarray, true_tc: np.ndarray, brain: np.ndarray, spacing, lr: int) -> dict:
