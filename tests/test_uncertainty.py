@@ -47,6 +47,9 @@ def test_streamed_members_give_what_the_stacked_members_give():
     np.testing.assert_allclose(stats.disagreement(), members.std(0).max(0), atol=1e-6)
     assert stats.confidence() == pytest.approx(pairwise_dice(members > 0.4), abs=1e-12)
     assert 0.0 < stats.confidence() < 1.0
+    per_channel = stats.confidence_per_channel()  # the BraTS regions' own agreement (TC, WT, ET)
+    assert per_channel == pytest.approx([pairwise_dice(members[:, k:k + 1] > 0.4) for k in range(2)], abs=1e-12)
+    assert np.mean(per_channel) == pytest.approx(stats.confidence(), abs=1e-15)
 
     slices = MemberStats(0.4, channel_axis=1)  # (Z, K, H, W) slice stacks, as the 2D models give them
     for member in members:
