@@ -7,7 +7,8 @@ does a misplaced tumour core stand out?
 Each case of the preprocessed cache (``training.prepare``: the package's own reorientation, crop and
 z-score) is predicted by every network given under every flip (identity plus one flip per spatial
 axis), the members streamed through ``engine.uncertainty.flip_member_stats`` as ``segment(...,
-uncertainty=True)`` does; the labels are their mean after the model's threshold and cleanup. Per
+uncertainty=True)`` does; the labels are their mean after the model's threshold and cleanup, the
+regions scored as the written labels give them back (ET inside TC inside WT, as ``training.cv_scores``). Per
 case: Dice per region (TC, WT, ET; ``engine.metrics.dice_per_channel``) and the confidence (mean over
 the regions, and per region). Summaries: Spearman between the confidence and each region's Dice and
 the mean Dice, and how many of the worst 10 % by mean Dice are among the 10 % least confident; per
@@ -50,13 +51,15 @@ def core_geometry(pred_tc: np.ndarray, true_tc: np.ndarray, brain: np.ndarray, s
 
 def brats_case_scores(predicts, case: dict, spec) -> dict:
     """Confidence and Dice per region of one cached case under every network x every flip."""
+    from napari_brainseg.conventions import brats_labels_to_regions, brats_regions_to_labels
     from napari_brainseg.engine.metrics import dice_per_channel
     from napari_brainseg.engine.preprocess import postprocess
     from napari_brainseg.engine.uncertainty import flip_member_stats
     from training.folds import dataset_group
 
     stats = flip_member_stats(predicts, case["image"], (1, 2, 3), (1, 2, 3), spec.threshold, channel_axis=0)
-    pred = postprocess(stats.mean, spec)
+    # scored as the written labels give the regions back (ET inside TC inside WT), as training.cv_scores does
+    pred = brats_labels_to_regions(brats_regions_to_labels(postprocess(stats.mean, spec), "brats2018"), "brats2018")
     truth = case["label"].astype(bool)
     dice = dice_per_channel(pred, truth)
     confidence = stats.confidence_per_channel()
