@@ -96,6 +96,21 @@ def render_uncertainty_brats(payload: dict) -> str:
                      "worst 10 % flagged", "own-region confidence vs Dice TC / WT / ET"], rows)
 
 
+def render_uncertainty_wrong_core(payload: dict) -> str:
+    def cells(r: dict) -> list:
+        return [fmt(r["confidence"]), fmt(r["confidence_TC"]), fmt(r["dice_TC"], 2), fmt(r["core_centroid_mm"], 0),
+                fmt(r["core_other_hemisphere"])]
+
+    rows = [[r["case"], *(f"{a} -> {b}" for a, b in zip(cells(r["unaltered"]), cells(r["t1ce_mirrored"])))]
+            for r in payload["per_case"]]
+    return _section("A core in the wrong hemisphere (T1ce mirrored)", payload,
+                    f"{payload.get('what')} Median confidence drop {fmt(payload.get('median_confidence_drop'))}; "
+                    f"core moved to the other hemisphere in {payload.get('cases_core_moved_to_other_hemisphere')} of "
+                    f"{payload.get('n_cases')}.",
+                    ["case (unaltered -> edited)", "confidence", "TC confidence", "TC Dice", "core centroid from the true core (mm)",
+                     "core in the other hemisphere"], rows)
+
+
 def render_cli_startup(payload: dict) -> str:
     rows = [[name, run.get("tree"), fmt(run.get("cpu_s"), 2), fmt(run.get("user_s"), 2), fmt(run.get("wall_s"), 1),
              fmt(run.get("peak_mib"), 0), len(run.get("runs", [])) or "-"]
@@ -182,7 +197,8 @@ def render_speed_ensemble(payload: dict) -> str:
 RENDERERS = {
     "overlap": render_overlap, "postprocess": render_postprocess, "orientation": render_orientation,
     "real_scans": render_real_scans, "mutations": render_mutations, "network_step": render_network_step,
-    "uncertainty": render_uncertainty, "uncertainty_brats": render_uncertainty_brats, "cli_startup": render_cli_startup, "train_precision": render_train_precision,
+    "uncertainty": render_uncertainty, "uncertainty_brats": render_uncertainty_brats,
+    "uncertainty_wrong_core": render_uncertainty_wrong_core, "cli_startup": render_cli_startup, "train_precision": render_train_precision,
     "skull_strip": render_skull_strip, "training_learning": render_training_learning,
     "speed_brats_ensemble": render_speed_ensemble,
 }
