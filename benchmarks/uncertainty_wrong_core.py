@@ -29,7 +29,7 @@ KEEP = ("confidence", "confidence_TC", "dice_TC", "dice_WT", "pred_voxels_TC", "
 
 
 def mirrored_channel(image: np.ndarray, channel: int, axis: int) -> np.ndarray:
-    """(C, z, y, x) with one channel flipped along a spatial axis, the others as they were."""
+    """(C, z, y, x) with one channel flipped along spatial axis ``axis`` (0-2), the others as they were."""
     edited = image.copy()
     edited[channel] = np.flip(image[channel], axis)
     return edited
@@ -58,7 +58,7 @@ def main(argv=None) -> int:
     for unaltered in before:
         started = time.perf_counter()
         case = load_cached(args.cache / f"{unaltered['case']}.npz", "brats")
-        edited = {**case, "image": mirrored_channel(case["image"], spec.in_channels.index("t1ce"), 1 + lr_axis(spec.orientation))}
+        edited = {**case, "image": mirrored_channel(case["image"], spec.in_channels.index("t1ce"), lr_axis(spec.orientation))}
         after = brats_case_scores(predict, edited, spec)
         rows.append({"case": unaltered["case"], "dataset": unaltered["dataset"],
                      "unaltered": {k: unaltered[k] for k in KEEP}, "t1ce_mirrored": {k: after[k] for k in KEEP}})
