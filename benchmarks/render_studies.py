@@ -175,20 +175,22 @@ def render_speed_ensemble(payload: dict) -> str:
     for run in payload["runs"]:
         ratio = ratios.get(run["setting"], {})
         verdict = {True: "**meets**", False: "**misses**"}.get(ratio.get("meets_target"), "-")
-        rows.append([run["setting"], fmt(run.get("median_s"), 1), fmt(run.get("first_s"), 1),
-                     fmt(run.get("peak_rss_mb"), 0), fmt(ratio.get("ratio_to_bundle"), 2), verdict,
-                     run.get("error", "")])
+        rows.append([run["setting"], fmt(run.get("median_s"), 1), fmt(run.get("cpu_median_s"), 1),
+                     fmt(run.get("first_s"), 1), fmt(run.get("peak_rss_mb"), 0), fmt(ratio.get("ratio_to_bundle"), 2),
+                     fmt(ratio.get("cpu_ratio_to_bundle"), 2), verdict, run.get("error", "")])
     candidate = payload.get("candidate") or {}
     intro = (f"Case {payload.get('case')}, end to end (read, segment, write), median of {payload.get('repeats')} "
              f"after a warm-up; target: at most {payload.get('target_ratio')}x the bundle. Ensemble: "
              + (", ".join(f"{k} {v}" for k, v in candidate.items()) if candidate else "the registry's model")
              + (f". Conditions: {payload['conditions']}" if payload.get("conditions") else ""))
     text = _section("BraTS fold ensemble: speed against the MONAI bundle settings", payload, intro,
-                    ["setting", "median s", "warm-up s", "peak RSS MB", "ratio to bundle", "target", "note"], rows)
+                    ["setting", "median s", "CPU s", "warm-up s", "peak RSS MB", "ratio to bundle",
+                     "CPU-time ratio", "target (wall)", "note"], rows)
     study = payload.get("window_study")
     if study:
         lines = ["", f"One {'x'.join(map(str, study['patch']))} window through one member, {study['threads']} "
-                 f"thread(s), {study['autocast']}; seconds per window (fastest of the interleaved repeats):", ""]
+                 f"thread(s), {study['autocast']}; {study.get('clock', 'wall-clock')} seconds per window (fastest of the "
+                 "interleaved repeats):", ""]
         lines += [f"- {k}: {fmt(v, 2)}" for k, v in study["seconds_per_window_min"].items()]
         text += "\n".join(lines)
     return text

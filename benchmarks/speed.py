@@ -194,18 +194,25 @@ def run_worker(spec: dict) -> dict:
 
     cuda = device.startswith("cuda")
 
+    cpu_times = []  # CPU seconds (this process and its children) per timed pass: on a shared core, waiting does not count
+
+    def cpu_now() -> float:
+        return sum(u.ru_utime + u.ru_stime for u in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)))
+
     def timed():
         if cuda:
             torch.cuda.synchronize()
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), cpu_now()
         once()
         if cuda:
             torch.cuda.synchronize()
+        cpu_times.append(cpu_now() - cpu)
         return time.perf_counter() - start
 
     first = timed() if spec.get("warmup", True) else None
     if cuda:
         torch.cuda.reset_peak_memory_stats()
+    del cpu_times[:]
     times = [timed() for _ in range(int(spec["repeats"]))]
     usage = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux -> MiB
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -215,6 +222,7 @@ def run_worker(spec: dict) -> dict:
         "median_s": statistics.median(times),
         "min_s": min(times),
         "first_s": first,
+        "cpu_median_s": statistics.median(cpu_times),
         "peak_rss_mb": round(max(usage, children) if config == "ours-cli" else usage, 1),
         "gpu_peak_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1) if cuda else None,
         "torch_threads": torch.get_num_threads(),

@@ -101,6 +101,8 @@ def test_dry_run_packs_five_members_that_load_and_segment_through_the_package(fo
     payload = json.loads(speed.read_text())
     assert payload["candidate"]["members"] == 5 and payload["candidate"]["tta"] is True
     assert all(r.get("median_s", 0) > 0 for r in payload["runs"]), payload["runs"]
+    assert all(r["model"] == {"members": 5, "tta": True, "patch_size": PATCH} for r in payload["runs"]
+               if r["setting"] != "bundle"), payload["runs"]
     assert [r["setting"] for r in payload["ratios"]] == ["ensemble+tta", "fast"]
     assert "BraTS fold ensemble: speed" in proc.stdout
 

@@ -185,8 +185,9 @@ def main(argv=None) -> int:
         wanted.card_path.write_text(json.dumps(card, indent=1) + "\n")
         registry.clear_cache()
         card["reference_outputs"]["per_case"] = reference_outputs(wanted.name, args.reference)
-        wanted.card_path.write_text(json.dumps(card, indent=1) + "\n")
-    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, {len(order)} members) and {wanted.card_path}")
+        card_path = wanted.card_path
+        card_path.write_text(json.dumps(card, indent=1) + "\n")
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, {len(order)} members) and {card_path}")
     return 0
 
 
