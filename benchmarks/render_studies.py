@@ -188,7 +188,7 @@ def render_speed_ensemble(payload: dict) -> str:
                      "CPU-time ratio", "target (wall)", "note"], rows)
     study = payload.get("window_study")
     if study:
-        lines = ["", f"One {'x'.join(map(str, study['patch']))} window through one member, {study['threads']} "
+        lines = ["", "", f"One {'x'.join(map(str, study['patch']))} window through one member, {study['threads']} "
                  f"thread(s), {study['autocast']}; {study.get('clock', 'wall-clock')} seconds per window (fastest of the "
                  "interleaved repeats):", ""]
         lines += [f"- {k}: {fmt(v, 2)}" for k, v in study["seconds_per_window_min"].items()]
