@@ -101,7 +101,9 @@ def test_a_partial_summary_never_goes_to_the_shipped_path(cv_setup, capsys):
     base, tmp = cv_setup
     shipped = crossval.HERE / "cv" / "brats-cv-synthetic" / "summary.json"
     assert crossval.main([*base, "--out", str(shipped)]) == 1
-    assert "partial summary never replaces" in capsys.readouterr().err and not shipped.exists()
+    assert "partial summary never goes to" in capsys.readouterr().err and not shipped.exists()
+    assert crossval.main(base) == 1  # nor, by default, into the folds folder it read
+    assert "partial summary never goes to" in capsys.readouterr().err and not (tmp / "cv" / "summary.json").exists()
     one_fold = tmp / "one"
     one_fold.mkdir()
     (one_fold / "fold0.json").write_text((tmp / "cv" / "fold0.json").read_text())

@@ -192,9 +192,9 @@ def test_cross_validation_fold_scores_only_its_held_out_patients(tmp_path):
     # crossval re-scores the saved out-of-fold probabilities through the shipped postprocess: its
     # "plain" setting must reproduce the fold's own record, and one fold gives no nested estimate
     run([sys.executable, "-m", "training.crossval", "--config", config, "--cache", str(cache),
-         "--cv-dir", str(tmp_path / "cv"), "--oof-dir", str(tmp_path / "oof")])
-    summary = json.loads((tmp_path / "cv" / "summary.json").read_text())
-    assert summary["folds_finished"] == [3] and summary["nested"] is None
+         "--cv-dir", str(tmp_path / "cv"), "--oof-dir", str(tmp_path / "oof"), "--out", str(tmp_path / "partial.json")])
+    summary = json.loads((tmp_path / "partial.json").read_text())
+    assert summary["folds_finished"] == [3] and summary["partial"] and summary["nested"] is None
     by_case = {r["case"]: r["dice"] for r in record["out_of_fold"]["per_case"]}
     assert {r["case"]: r["plain_dice_tumour"] for r in summary["per_case"]} == pytest.approx(by_case, abs=1e-6)
     assert set(summary["to_ship"]) == {"tta", "threshold", "min_component_fraction"}

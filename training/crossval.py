@@ -9,7 +9,7 @@ out-of-fold case as the package's own ``postprocess`` and labels give it (``cv_s
 cases of fold k are scored with the setting that did best on the other folds' cases, so no case
 helps choose the setting it is scored with. The setting to ship is the one best on all folds.
 Writes ``training/cv/<config>/summary.json``; while folds are missing the summary is marked
-``partial`` and must go elsewhere (``--out``): the shipped path only ever holds all folds.
+``partial`` and must go elsewhere (``--out``): a folds folder's summary.json only ever covers all folds.
 """
 
 from __future__ import annotations
@@ -103,9 +103,10 @@ def main(argv=None) -> int:
         return 1
     partial = sorted(records) != list(range(N_FOLDS))
     out = args.out or cv_dir / "summary.json"
-    if partial and out.resolve() == (HERE / "cv" / name / "summary.json").resolve():
-        print(f"error: only folds {sorted(records)} of {N_FOLDS} are finished; a partial summary never replaces "
-              f"the shipped {out} - give --out (e.g. /tmp/{name}-partial.json)", file=sys.stderr)
+    shipped_places = {(cv_dir / "summary.json").resolve(), (HERE / "cv" / name / "summary.json").resolve()}
+    if partial and out.resolve() in shipped_places:  # where training.ensemble looks for the summary to ship
+        print(f"error: only folds {sorted(records)} of {N_FOLDS} are finished; a partial summary never goes to "
+              f"{out}, where the shipped one lives - give --out (e.g. /tmp/{name}-partial.json)", file=sys.stderr)
         return 1
     cases = [(fold, r["case"]) for fold, rec in sorted(records.items()) for r in rec["out_of_fold"]["per_case"]]
     missing = [c for _, c in cases if not (oof_dir / f"{c}.npz").exists()]
