@@ -107,8 +107,8 @@ def test_dry_run_packs_five_members_that_load_and_segment_through_the_package(fo
     assert "BraTS fold ensemble: speed" in proc.stdout
 
 
-def test_shipping_refuses_partial_folds_and_a_registry_that_differs(folds, capsys):
-    tmp, args, _ = folds
+def test_shipping_refuses_partial_folds_and_a_registry_that_differs_then_ships(folds, capsys, monkeypatch):
+    tmp, args, case = folds
     shipped = registry.get_spec(MODEL)
     before = registry.sha256_of(shipped.weights_path)
     assert ensemble.main(args) == 1
@@ -123,6 +123,19 @@ def test_shipping_refuses_partial_folds_and_a_registry_that_differs(folds, capsy
     assert "engine/registry.py must describe the ensemble first" in err and "members: 1 -> 5" in err
     assert "tta: False -> True" in err and "enhancing_min_voxels: None -> 100" in err
     assert registry.sha256_of(shipped.weights_path) == before
+
+    # once the registry describes the ensemble, it ships into the (here: a private) weights folder
+    weights = tmp / "weights"
+    weights.mkdir()
+    monkeypatch.setattr(registry, "WEIGHTS_DIR", weights)
+    monkeypatch.setitem(registry.MODELS, MODEL, dataclasses.replace(shipped, members=5, patch_size=(48, 48, 48), **TO_SHIP))
+    assert ensemble.main([*args[:-1], str(tmp / "summary.json"), "--reference", str(case)]) == 0
+    card = registry.get_spec(MODEL).card()
+    assert "dry_run" not in card and card["sha256"] == registry.sha256_of(weights / f"{MODEL}.pt")
+    assert [m["fold"] for m in card["members"]] == [0, 1, 2, 3, 4] and card["reference_outputs"]["per_case"]
+    registry.clear_cache()
+    assert len(registry.load_model(MODEL)) == 5
+    registry.clear_cache()
 
 
 def test_evaluate_refuses_a_fold_ensemble_in_one_line(capsys):
