@@ -118,11 +118,18 @@ def groups_to_run(args) -> tuple[list, dict]:
     if args.unseen:
         spec = get_spec("brats-unet3d")
         card = spec.card()
-        # the sliding window as shipped inference runs it, as training.evaluate --unseen does
-        cfg = {**DEFAULTS, **card["training"]["config"], "sw_overlap": spec.sw_overlap, "sw_batch_size": spec.batch_size}
-        cases = unseen_cases(card, "brats")
-        return [("brats-unet3d (shipped), unseen pool", [load_model(spec.name, "cpu")], spec, cfg, cases)], {
-            "model": "brats-unet3d (shipped float16 weights)",
+        try:  # the sliding window as shipped inference runs it, as training.evaluate --unseen does
+            cfg = {**DEFAULTS, **card["training"]["config"], "sw_overlap": spec.sw_overlap, "sw_batch_size": spec.batch_size}
+            cases = unseen_cases(card, "brats")
+        except KeyError:
+            cases = []
+        if not cases:  # e.g. a fold ensemble: every pool case trained one of its networks
+            raise SystemExit(f"error: no case in training/folds.json is unseen by {spec.name} (a fold ensemble? "
+                             "score its folds out-of-fold with --cv-dir)")
+        model = load_model(spec.name, "cpu")
+        nets = list(model) if spec.members > 1 else [model]  # every network of an ensemble is its own member
+        return [(f"{spec.name} (shipped), unseen pool", nets, spec, cfg, cases)], {
+            "model": f"{spec.name} (shipped float16 weights, {len(nets)} network(s))",
             "cases": "training/folds.json cases in neither its train_cases nor val_cases (training.evaluate.unseen_cases)"}
     config = args.config or REPO / "training" / "configs" / f"{args.cv_dir.name}.json"
     cfg = {**DEFAULTS, **json.loads(config.read_text())}
