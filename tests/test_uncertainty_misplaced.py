@@ -87,10 +87,12 @@ def test_a_core_every_member_misplaces_is_not_flagged_one_member_moving_it_is(re
     assert before["TC"] > 0.7 and after["TC"] < 0.1
     # every member agrees on the wrong core: the confidence cannot tell (moving all keeps every overlap)
     assert stats_of(everyone, spec.threshold).confidence() == pytest.approx(result.confidence, abs=1e-12)
-    # one member disagreeing about where the core is: its TC agreement with the other three is gone
-    alone = stats_of(one, spec.threshold)
-    assert alone.confidence_per_channel()[tc] < stats_of(members, spec.threshold).confidence_per_channel()[tc] - 0.3
-    assert alone.confidence() < result.confidence - 0.1
+    # one member disagreeing about where the core is: only the pairs without it still agree on the core
+    # ((M - 2) / M of them: half with one network's 4 flips)
+    alone, m = stats_of(one, spec.threshold), len(members)
+    agreed = stats_of(members, spec.threshold).confidence_per_channel()[tc]
+    assert alone.confidence_per_channel()[tc] < agreed * (m - 2) / m + 0.05
+    assert alone.confidence() < result.confidence - (0.1 if m == 4 else 0.0)
 
 
 def test_misplaced_core_criteria_and_ranks():
