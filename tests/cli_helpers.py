@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -42,4 +43,12 @@ def start_cli(*args, slow_dir=None, slow_s=0.4, stdout=subprocess.DEVNULL) -> su
     if slow_dir is not None:
         env.update(BRAINSEG_TEST_SLOW_DIR=str(slow_dir), BRAINSEG_TEST_SLOW_S=str(slow_s))
     command = [sys.executable, "-m", "tests.cli_child", "predict", *map(str, args), "--device", "cpu"]
-    return subprocess.Popen(command, cwd=REPO, env=env, stdout=stdout, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(command, cwd=REPO, env=env, stdout=stdout, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_sigint_as_in_a_terminal)
+
+
+def _sigint_as_in_a_terminal():
+    """A shell starts background jobs (``cmd &``, nohup, some CI runners) with SIGINT ignored and children
+    inherit that; the CLI rightly keeps an ignored signal ignored, so the child gets Ctrl-C's default, as
+    a user's terminal gives it, whatever the test run's own disposition."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
