@@ -49,6 +49,17 @@ def core_geometry(pred_tc: np.ndarray, true_tc: np.ndarray, brain: np.ndarray, s
             "core_other_hemisphere": bool((pred_c[lr] - mid) * (true_c[lr] - mid) < 0)}
 
 
+def candidate_scores(stats) -> dict[str, list[float]]:
+    """Per-channel scores compared as the confidence (issue 13: a core every flip misplaces alike):
+    the members' agreement, the mean probability's expected Dice of its own mask, and the lower of the two."""
+    agreement, expected = stats.agreement_per_channel(), stats.expected_dice_per_channel()
+    return {"agreement": agreement, "expected_dice": expected,
+            "min_agreement_expected": [min(a, e) for a, e in zip(agreement, expected)]}
+
+
+CANDIDATES = ("agreement", "expected_dice", "min_agreement_expected")
+
+
 def brats_case_scores(predicts, case: dict, spec) -> dict:
     """Confidence and Dice per region of one cached case under every network x every flip."""
     from napari_brainseg.conventions import brats_labels_to_regions, brats_regions_to_labels
@@ -63,11 +74,14 @@ def brats_case_scores(predicts, case: dict, spec) -> dict:
     truth = case["label"].astype(bool)
     dice = dice_per_channel(pred, truth)
     confidence = stats.confidence_per_channel()
+    candidates = candidate_scores(stats)
     tc = spec.out_channels.index("TC")
     row = {"case": case["name"], "dataset": dataset_group(case["name"]), "members": stats.n,
            **{f"dice_{r}": d for r, d in zip(spec.out_channels, dice)}, "dice": float(np.mean(dice)),
            "confidence": float(np.mean(confidence)),
            **{f"confidence_{r}": c for r, c in zip(spec.out_channels, confidence)},
+           **{name: float(np.mean(values)) for name, values in candidates.items()},
+           **{f"{name}_{r}": c for name, values in candidates.items() for r, c in zip(spec.out_channels, values)},
            **{f"truth_voxels_{r}": int(truth[k].sum()) for k, r in enumerate(spec.out_channels)},
            **{f"pred_voxels_{r}": int(pred[k].sum()) for k, r in enumerate(spec.out_channels)}}
     brain = np.any(case["image"] != 0, axis=0)
@@ -85,6 +99,8 @@ def summarise(rows: list[dict], regions=("TC", "WT", "ET")) -> dict:
                                         for r in regions}
     out["region_confidence_vs_region_dice"] = {r: ranking(rows, f"confidence_{r}", dice_key=f"dice_{r}")["spearman_rho"]
                                                for r in regions}
+    if all(name in r for r in rows for name in CANDIDATES):  # rows of older runs lack them
+        out["candidates_vs_mean_dice"] = {name: ranking(rows, name, dice_key="dice") for name in CANDIDATES}
     return out
 
 
@@ -104,8 +120,14 @@ def misplaced_cores(rows: list[dict]) -> list[dict]:
         if reasons:
             found.append({"case": r["case"], "dataset": r["dataset"], "dice_TC": r["dice_TC"], "dice_WT": r["dice_WT"],
                           "confidence": r["confidence"], "confidence_TC": r["confidence_TC"],
-                          "confidence_rank": rank[i], "of": len(rows), "reasons": reasons})
+                          "confidence_rank": rank[i], "of": len(rows), "reasons": reasons,
+                          **{f"{name}_rank": candidate_rank(rows, i, name) for name in CANDIDATES if name in r}})
     return sorted(found, key=lambda f: f["confidence_rank"])
+
+
+def candidate_rank(rows: list[dict], i: int, name: str) -> int:
+    """Rank of case i by the score ``name`` (1 = least confident)."""
+    return 1 + sum(r.get(name, np.inf) < rows[i][name] for r in rows)
 
 
 def groups_to_run(args) -> tuple[list, dict]:

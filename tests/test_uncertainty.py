@@ -60,6 +60,25 @@ def test_streamed_members_give_what_the_stacked_members_give():
         stats.add(members[0, :1])
 
 
+def test_expected_dice_sees_members_that_hesitate_alike():
+    """Members that all put a region at probability 0.6 agree perfectly (agreement 1) but their mean
+    expects only 2 * 0.6 / 1.6 = 0.75 of its own mask; sure members (0 or 1) expect 1, and so does a
+    channel nobody marks. The (Z, K, H, W) slice layout gives the same."""
+    hesitant = np.zeros((3, 6, 8, 8), np.float32)  # (K, z, y, x): TC hesitant, WT sure, ET empty
+    hesitant[0, 2:4, 2:6, 2:6] = 0.6
+    hesitant[0, 0, 0, 0] = 0.3  # below the threshold: not in the mask, but it counts in sum(p)
+    hesitant[1, 1:5, 1:7, 1:7] = 1.0
+    stats = MemberStats(0.5)
+    for _ in range(4):
+        stats.add(hesitant)
+    assert stats.agreement_per_channel() == [1.0, 1.0, 1.0]
+    n = 2 * 4 * 4
+    assert stats.expected_dice_per_channel() == pytest.approx([2 * 0.6 * n / (0.6 * n + 0.3 + n), 1.0, 1.0], abs=1e-6)
+    slices = MemberStats(0.5, channel_axis=1)
+    slices.add(np.moveaxis(hesitant, 0, 1))
+    assert slices.expected_dice_per_channel() == pytest.approx(stats.expected_dice_per_channel(), abs=1e-12)
+
+
 def test_ensemble_members_are_every_network_under_every_flip():
     x = np.random.default_rng(2).random((1, 4, 6, 8)).astype(np.float32)
     nets = [lambda v: v[:1] * 0.9, lambda v: np.roll(v[:1], 1, axis=-1)]  # the second is not flip-equivariant

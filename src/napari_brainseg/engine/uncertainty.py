@@ -9,7 +9,9 @@ network under each flip). All members count equally, so their mean is the (ensem
   the output channels (0 where all agree, at most 0.5);
 - confidence: the mean pairwise Dice of the members' thresholded masks (1 when they all agree,
   including all empty), averaged over output channels. benchmarks/uncertainty.py measures how well
-  it ranks cases by their true Dice on out-of-fold predictions.
+  it ranks cases by their true Dice on out-of-fold predictions;
+- expected Dice: what the members' mean probability expects of its own mask. Compared as the
+  confidence on BraTS out-of-fold cases and not chosen: it ranks them worse (docs/measurements.md).
 
 ``MemberStats`` takes the members one at a time and keeps three float32 maps plus one bit per member
 and voxel, so five networks under four flips of a BraTS volume cost about what one member's
@@ -80,6 +82,25 @@ class MemberStats:
         return float(np.mean(self.confidence_per_channel()))
 
     def confidence_per_channel(self) -> list[float]:
+        """The confidence of each output channel (BraTS: TC, WT, ET): the members' agreement."""
+        return self.agreement_per_channel()
+
+    def expected_dice_per_channel(self) -> list[float]:
+        """Per output channel, the Dice the members' mean probability expects of its own mask:
+        2 sum(p m) / (sum(p) + sum(m)) with m = p > threshold (1 when both are empty).
+
+        It is low where much of the mask is only just over the threshold, which the agreement misses
+        when every member hesitates alike (a network unsure of a core under every flip)."""
+        p = np.moveaxis(self.mean, self.channel_axis, 0)
+        p = p.reshape(p.shape[0], -1)
+        out = []
+        for channel in p:
+            mask = channel > self.threshold
+            total = float(channel.sum(dtype=np.float64)) + int(mask.sum())
+            out.append(1.0 if total == 0 else 2.0 * float(channel[mask].sum(dtype=np.float64)) / total)
+        return out
+
+    def agreement_per_channel(self) -> list[float]:
         """Mean pairwise Dice of the members' masks of each output channel (BraTS: TC, WT, ET)."""
         self._require()
         sizes = [_count(m) for m in self._masks]
