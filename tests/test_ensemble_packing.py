@@ -138,6 +138,36 @@ def test_shipping_refuses_partial_folds_and_a_registry_that_differs_then_ships(f
     registry.clear_cache()
 
 
+def test_interim_ships_the_finished_folds_with_their_partial_cross_validation(folds, capsys, monkeypatch):
+    """While some folds still train, --interim ships the finished ones (never repeated, at least two) and
+    its card says which folds its cross-validation covers; without it a partial summary is refused."""
+    tmp, args, case = folds
+    shipped = registry.get_spec(MODEL)
+    weights = tmp / "weights"
+    weights.mkdir()
+    monkeypatch.setattr(registry, "WEIGHTS_DIR", weights)
+    assert ensemble.main([*args, "--interim"]) == 1  # one fold is not an ensemble
+    assert "at least 2" in capsys.readouterr().err
+    _fold(tmp / "cv", 2)
+    summary = {**json.loads((tmp / "partial.json").read_text()), "folds_finished": [0, 2], "cases": 2,
+               "partial_note": "only folds [0, 2] of 5"}
+    (tmp / "partial.json").write_text(json.dumps(summary))
+    assert ensemble.main(args) == 1
+    assert "--interim ships the finished ones" in capsys.readouterr().err
+    assert ensemble.main([*args, "--interim", "--repeat"]) == 1
+    assert not list(weights.iterdir())
+
+    monkeypatch.setitem(registry.MODELS, MODEL, dataclasses.replace(shipped, members=2, patch_size=(48, 48, 48), **TO_SHIP))
+    assert ensemble.main([*args, "--interim", "--reference", str(case)]) == 0
+    card = registry.get_spec(MODEL).card()
+    assert card["interim"] == "folds [0, 2] of 5: their cross-validation covers 2 cases; the other folds are still training"
+    assert [m["fold"] for m in card["members"]] == [0, 2] and "dry_run" not in card
+    assert card["cross_validation"]["partial_note"] == "only folds [0, 2] of 5"
+    registry.clear_cache()
+    assert len(registry.load_model(MODEL)) == 2
+    registry.clear_cache()
+
+
 def test_evaluate_refuses_a_fold_ensemble_in_one_line(capsys):
     """training.evaluate re-measures single models on their held-out split; the shipped LGG fold ensemble has none."""
     from training import evaluate

@@ -16,6 +16,10 @@ The registry is the one description of a model: this refuses to ship while it di
 folds were trained with (network, patch size, window overlap) or from cross-validation's choices
 (TTA, threshold, cleanup, enhancing-tumour rule), and lists the fields to set (``candidate``).
 
+``--interim`` ships the folds that are finished (two or more) while the others still train, with
+crossval's partial summary over them (``--summary``); the card says which folds and how many cases
+its cross-validation covers, and the full ensemble replaces it once every fold is done.
+
 ``--dry-run DIR`` tries the path before all folds exist: the folds that are finished (``--repeat``:
 repeated up to five members), a partial summary (``--summary``, from ``crossval --out``), and the spec
 the registry will need, written to DIR (never the package) and run through ``load_model`` and
@@ -136,6 +140,8 @@ def parse_args(argv):
                         help="write the ensemble and card to DIR instead of the package, from the folds there are")
     parser.add_argument("--repeat", action="store_true", help="--dry-run: repeat the finished folds up to "
                                                               f"{N_FOLDS} members (timing as shipped)")
+    parser.add_argument("--interim", action="store_true",
+                        help="ship the finished folds (at least 2) and their partial cross-validation while the others train")
     return parser.parse_args(argv)
 
 
@@ -156,9 +162,14 @@ def main(argv=None) -> int:
         print(f"error: {summary_path} is over folds {summary['folds_finished']}, {cv_dir} has {sorted(records)}; "
               "rerun python -m training.crossval", file=sys.stderr)
         return 1
-    if not dry and (sorted(records) != list(range(N_FOLDS)) or summary.get("partial") or args.repeat):
+    complete = sorted(records) == list(range(N_FOLDS)) and not summary.get("partial")
+    if args.interim and (args.repeat or len(records) < 2):
+        print(f"error: --interim ships the finished folds as they are (at least 2; {cv_dir} has {sorted(records)}), "
+              "never repeated", file=sys.stderr)
+        return 1
+    if not dry and not args.interim and (not complete or args.repeat):
         print(f"error: {cv_dir} has folds {sorted(records)}; all {N_FOLDS} must be finished and cross-validated "
-              "to ship (--dry-run DIR tries it with fewer)", file=sys.stderr)
+              "to ship (--interim ships the finished ones meanwhile; --dry-run DIR tries it)", file=sys.stderr)
         return 1
     order = [sorted(records)[i % len(records)] for i in range(N_FOLDS if args.repeat else len(records))]
     wanted = ensemble_spec(spec, records, summary["to_ship"], len(order))
@@ -178,6 +189,9 @@ def main(argv=None) -> int:
         os.replace(tmp, out)
         # the reference outputs are computed by the package itself, so the new weights need a card first
         card = card_of(wanted, cfg, args.config, records, order, summary, registry.sha256_of(out))
+        if not complete and not dry:
+            card["interim"] = (f"folds {sorted(records)} of {N_FOLDS}: their cross-validation covers "
+                               f"{summary['cases']} cases; the other folds are still training")
         if dry:
             card["dry_run"] = (f"not shipped: folds {sorted(records)} as members {order}, summary {summary_path}"
                                + (f"; {summary['partial_note']}" if summary.get("partial_note") else ""))
