@@ -41,7 +41,8 @@ def original(cropped):
     """(case, result) of the cropped case as stored: on the model's grid, nothing changed."""
     from napari_brainseg.engine.segment import segment_case
 
-    result, case = segment_case(cropped, device="cpu")
+    # one network (fast): what is tested is the path onto the model's grid and back, the same for each network
+    result, case = segment_case(cropped, device="cpu", fast=True)
     assert not any("background" in m or "resampled" in m or "reoriented" in m for m in result.messages)
     return case, result
 
@@ -97,7 +98,7 @@ def test_other_axis_order_gives_the_same_labels(original, cropped, tmp_path):
     from napari_brainseg.engine.segment import segment_case
 
     case, result = original
-    result_psr, case_psr = segment_case(variants.reorder_case(cropped, tmp_path / cropped.name, "PSR"), device="cpu")
+    result_psr, case_psr = segment_case(variants.reorder_case(cropped, tmp_path / cropped.name, "PSR"), device="cpu", fast=True)
     assert "".join(nib.aff2axcodes(case_psr.affine)) == "PSR"
     assert result_psr.settings["input_orientation"] == "PSR"
     assert np.array_equal(result_psr.labels, _on_grid_of(result.labels, case, case_psr))
@@ -123,7 +124,7 @@ def test_variant_segments_like_the_original(variant, expect_note, original, crop
         "different grids": variants.different_grids_case,
     }[variant]
     case, result = original
-    result_v, case_v = segment_case(make(cropped, tmp_path / cropped.name), device="cpu")
+    result_v, case_v = segment_case(make(cropped, tmp_path / cropped.name), device="cpu", fast=True)
     assert result_v.labels.shape == case_v.reference.data.shape  # on the input's own grid
     assert any(expect_note in m for m in result_v.messages), result_v.messages
     convention = case.label_convention

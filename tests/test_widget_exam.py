@@ -22,7 +22,8 @@ def cli_labels(mixed_exam):  # noqa: F811
     from napari_brainseg.engine.segment import segment_case
     from napari_brainseg.io.dicom import read_dicom_exam
 
-    result, _ = segment_case(read_dicom_exam(mixed_exam), device="cpu")  # what `napari-brainseg predict EXAM` writes
+    # what `napari-brainseg predict EXAM --fast` writes: one network, as the widget below runs it
+    result, _ = segment_case(read_dicom_exam(mixed_exam), device="cpu", fast=True)
     return result.labels
 
 
@@ -35,6 +36,7 @@ def test_exam_on_mixed_grids_segments_in_the_widget(make_napari_viewer, qtbot, m
     assert picked == {"t1": "EXAM2 t1 (series 1)", "t2": "EXAM2 t2 (series 2)", "flair": "EXAM2 flair (series 3)",
                       "t1ce": "EXAM2 t1ce (series 4)"}
     assert len({viewer.layers[name].data.shape for name in picked.values()}) == 4  # four grids
+    widget.fast.value = True
     widget.run()
     assert not errors  # not refused for its different shapes
     qtbot.waitUntil(lambda: not widget.is_running, timeout=RUN_TIMEOUT_MS)
