@@ -68,14 +68,9 @@ def case_scores(net, case, spec, cfg, device) -> dict:
 
 
 def load_fold_net(path: Path, spec):
-    import torch
+    from training.oof import load_fold_net as load
 
-    from napari_brainseg.engine.registry import build_network
-
-    net = build_network(spec)
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
-    return net.eval()
+    return load(path, spec)
 
 
 def ranking(rows: list[dict], score: str, dice_key: str = "dice") -> dict:

@@ -199,6 +199,20 @@ def test_cross_validation_fold_scores_only_its_held_out_patients(tmp_path):
     assert {r["case"]: r["plain_dice_tumour"] for r in summary["per_case"]} == pytest.approx(by_case, abs=1e-6)
     assert set(summary["to_ship"]) == {"tta", "threshold", "min_component_fraction"}
 
+    # on a machine that did not train the fold, its probabilities come back from the committed weights
+    # (float16) and reproduce the record: crossval scores them as it scored the originals
+    for f in (tmp_path / "oof").iterdir():
+        f.unlink()
+    oof_args = ["--config", config, "--cache", str(cache), "--cv-dir", str(tmp_path / "cv"), "--oof-dir", str(tmp_path / "oof")]
+    done = run([sys.executable, "-m", "training.oof", *oof_args])
+    assert "fold 3: wrote 2 cases" in done.stdout
+    assert sorted(p.stem for p in (tmp_path / "oof").iterdir()) == sorted(record["held_out_cases"])
+    assert "every held-out case's probabilities are in" in run([sys.executable, "-m", "training.oof", *oof_args]).stdout
+    run([sys.executable, "-m", "training.crossval", "--config", config, "--cache", str(cache),
+         "--cv-dir", str(tmp_path / "cv"), "--oof-dir", str(tmp_path / "oof"), "--out", str(tmp_path / "again.json")])
+    again = json.loads((tmp_path / "again.json").read_text())
+    assert {r["case"]: r["plain_dice_tumour"] for r in again["per_case"]} == pytest.approx(by_case, abs=0.02)
+
 
 def test_reorient_mirrors_data_but_keeps_every_voxel_in_place_in_the_world():
     from napari_brainseg.engine.preprocess import reorient
