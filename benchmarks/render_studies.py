@@ -89,9 +89,12 @@ def render_uncertainty_brats(payload: dict) -> str:
     rows = [row(d, s) for d, s in payload["by_dataset"].items()] + [row("**pooled**", payload["pooled"])]
     misplaced = "; ".join(f"{m['case']} (TC {fmt(m['dice_TC'], 2)}, WT {fmt(m['dice_WT'], 2)}: confidence rank "
                           f"{m['confidence_rank']} of {m['of']})" for m in payload.get("misplaced_core", [])) or "none"
+    candidates = "; ".join(f"{name} {fmt(c['spearman_rho'], 2)} ({c['worst_flagged']} of {c['n_worst_10pct']} worst flagged)"
+                           for name, c in (payload["pooled"].get("candidates_vs_mean_dice") or {}).items())
     return _section("Confidence vs Dice on BraTS", payload,
                     f"{payload.get('what')} Model: {payload.get('model')}; cases: {payload.get('cases')}. "
-                    f"Misplaced cores (rank 1 = least confident): {misplaced}.",
+                    f"Misplaced cores (rank 1 = least confident): {misplaced}."
+                    + (f" Candidate scores, pooled Spearman vs mean Dice: {candidates}." if candidates else ""),
                     ["cases", "n", "mean Dice", "Spearman vs mean Dice", *(f"vs {r} Dice" for r in REGIONS),
                      "worst 10 % flagged", "own-region confidence vs Dice TC / WT / ET"], rows)
 
