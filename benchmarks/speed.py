@@ -413,7 +413,7 @@ def main(argv=None) -> int:
         "cases": {k: [Path(c).name for c in v] for k, v in cases.items()},
         "settings": {
             "ours": "segment_case: brain bounding-box crop, z-score, sliding window 96^3, overlap 0.25, Gaussian "
-                    "blending, sw_batch_size 2, autocast (bf16 on CPUs with AMX/AVX512-BF16, fp16 on CUDA)",
+                    "blending, sw_batch_size 2, autocast (bf16 where the device has it: CPUs with AMX/AVX512-BF16, CUDA GPUs since Ampere; else fp32)",
             "bundle": "SegResNet(16, (1,2,2,4), (1,1,1)), full volume, roi 240x240x160, overlap 0.5, sw_batch_size 1, "
                       "fp32 on CPU / fp16 autocast on CUDA; random weights"
                       + (f"; --quick: roi {QUICK_ROI}" if args.quick else ""),

@@ -151,6 +151,43 @@ def test_cuda_oom_retries_smaller_then_cpu(monkeypatch, lgg_case):
     ]
 
 
+
+def test_non_finite_probabilities_are_recomputed_in_fp32(monkeypatch, lgg_case):
+    """An overflowing reduced-precision pass (NaN probabilities) must not become empty labels."""
+    calls = []
+    real_forward = engine_segment._forward
+
+    def forward(*args, amp=True, **kwargs):
+        calls.append(amp)
+        prob = real_forward(*args, amp=amp, **kwargs)
+        return np.full_like(prob, np.nan) if amp else prob  # as fp16 overflow to inf then NaN leaves it
+
+    expected = napari_brainseg.segment(lgg_case.image[6:8], device="cpu", fast=True)
+    monkeypatch.setattr(engine_segment, "_forward", forward)
+    result = napari_brainseg.segment(lgg_case.image[6:8], device="cpu", fast=True)
+    assert calls == [True, False]
+    assert any("non-finite probabilities; recomputed in fp32" in m for m in result.messages)
+    assert result.labels.any()
+    assert (result.labels == expected.labels).mean() > 0.999  # fp32 against bf16 autocast: a few edge pixels at most
+
+
+def test_networks_run_in_bf16_or_fp32_never_fp16(monkeypatch):
+    """bf16 keeps fp32's range; brats-unet3d's decoder overflows fp16 on real cases (precision_check.json)."""
+    from napari_brainseg.engine import device as engine_device
+
+    cuda = torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert engine_device.autocast_dtype(cuda) == torch.bfloat16
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)  # pre-Ampere GPU
+    assert engine_device.autocast_dtype(cuda) is None
+    monkeypatch.setattr(engine_device, "cpu_supports_bf16", lambda: False)
+    assert engine_device.autocast_dtype(torch.device("cpu")) is None
+    with engine_device.autocast(torch.device("cpu")):
+        assert not torch.is_autocast_enabled("cpu")
+    monkeypatch.setattr(engine_device, "cpu_supports_bf16", lambda: True)
+    with engine_device.autocast(torch.device("cpu")):
+        assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+
 def test_segment_case_and_write_result(tmp_path, lgg_case):
     result, case = napari_brainseg.segment_case(lgg_case.folder, device="cpu")
     assert case.patient_id == LGG_VAL_PATIENT and result.labels.shape == case.image.shape[:3]

@@ -42,14 +42,24 @@ def cpu_supports_bf16() -> bool:
     return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
-def autocast(device: torch.device, enabled: bool = True):
-    """bf16 autocast on capable CPUs, fp16 on CUDA; a no-op elsewhere."""
+def autocast_dtype(device: torch.device):
+    """The reduced precision networks run in on ``device``: bf16 where the hardware has it, else
+    None (fp32). Never fp16: the bundled networks were trained under bf16 autocast, whose range is
+    fp32's, and brats-unet3d's decoder overflows fp16 to inf on real cases (empty labels; measured
+    in benchmarks/results/gpu_check_fp16.json on an H200, precision_check.json on the CPU)."""
     import torch
 
-    if not enabled:
-        return contextlib.nullcontext()
     if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.float16)
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
     if device.type == "cpu" and cpu_supports_bf16():
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+        return torch.bfloat16
+    return None
+
+
+def autocast(device: torch.device, enabled: bool = True):
+    """bf16 autocast where the device has native bf16 (capable CPUs, CUDA GPUs since Ampere); a
+    no-op (fp32) elsewhere. Shared by training and inference."""
+    import torch
+
+    dtype = autocast_dtype(device) if enabled else None
+    return contextlib.nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)

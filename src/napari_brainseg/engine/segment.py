@@ -32,30 +32,36 @@ ProgressFn = Callable[[int, int], None]
 
 
 def _forward(spec: ModelSpec, x: np.ndarray, device: torch.device, sw_batch: int, tta: bool, progress, should_stop,
-             members: int, member: int | None = None):
+             members: int, member: int | None = None, amp: bool = True):
     net = load_model(spec.name, device, members)
     if member is not None and members > 1:
         net = net[member]  # one network of the ensemble (MeanProbabilityEnsemble is a ModuleList)
     if spec.spatial_dims == 3:
         return predict_volume(
-            net, x, device, spec.patch_size, sw_batch_size=sw_batch, overlap=spec.sw_overlap, tta=tta, amp=True,
+            net, x, device, spec.patch_size, sw_batch_size=sw_batch, overlap=spec.sw_overlap, tta=tta, amp=amp,
             progress=progress, should_stop=should_stop,
         )
     return predict_slices(
-        net, x, device, batch_size=sw_batch, tta=tta, amp=True, progress=progress, should_stop=should_stop
+        net, x, device, batch_size=sw_batch, tta=tta, amp=amp, progress=progress, should_stop=should_stop
     )
 
 
 def _run_with_fallbacks(spec, x, device, tta, progress, should_stop, messages, members,
                         member=None) -> tuple[np.ndarray, torch.device]:
-    """Run on ``device``; on CUDA out-of-memory retry with batch 1, then on the CPU - never half a result."""
+    """Run on ``device``; on CUDA out-of-memory retry with batch 1, then on the CPU - never half a result.
+    Probabilities that are not finite (reduced precision overflowed) are recomputed in fp32 rather
+    than thresholded into empty labels."""
     batch = spec.batch_size
     attempts = [(device, batch)]
     if device.type == "cuda":
         attempts += [(device, 1), (torch.device("cpu"), batch)]
     for index, (dev, size) in enumerate(attempts):
         try:
-            return _forward(spec, x, dev, size, tta, progress, should_stop, members, member), dev
+            prob = _forward(spec, x, dev, size, tta, progress, should_stop, members, member)
+            if not np.isfinite(prob).all():
+                messages.append(f"reduced precision on {dev.type} gave non-finite probabilities; recomputed in fp32")
+                prob = _forward(spec, x, dev, size, tta, progress, should_stop, members, member, amp=False)
+            return prob, dev
         except torch.cuda.OutOfMemoryError:
             torch.cuda.empty_cache()
             if index + 1 == len(attempts):
