@@ -4,8 +4,9 @@
 
 Segments the case once with the product's precision on the CPU (the reference), then on ``--device``
 with autocast forced to each of fp32 (none), fp16 and bf16, recording the labels' class counts,
-non-finite probabilities, the largest probability difference from the reference and the share of
-equal labels. Under fp16 it also records the largest absolute output of every layer (forward
+non-finite probabilities, the largest probability difference from the reference, the share of
+equal labels and the run's messages (the product recomputes non-finite probabilities in fp32 and
+says so). Under fp16 it also records the largest absolute output of every layer (forward
 hooks), which shows where the activations leave fp16's range (65504). Reproduces on a CPU: no GPU
 needed. Writes benchmarks/results/precision_check.json.
 """
@@ -48,8 +49,9 @@ def main(argv=None) -> int:
     try:
         for mode in MODES:
             dtype = dtypes[mode]
-            window.autocast = (lambda _dev, _enabled=True, dt=dtype:
-                               contextlib.nullcontext() if dt is None else torch.autocast(args.device, dtype=dt))
+            # the product's fp32 recompute of non-finite probabilities (enabled=False) stays fp32
+            window.autocast = (lambda _dev, enabled=True, dt=dtype: contextlib.nullcontext()
+                               if dt is None or not enabled else torch.autocast(args.device, dtype=dt))
             peaks, hooks = {}, []
             if mode == "fp16":
                 net = load_model(reference.model, args.device)
