@@ -95,12 +95,13 @@ def predict_volume(
     prob = None
     for axes in flips:
         xi = torch.flip(x, axes) if axes else x
+        # blended where the network runs: on a GPU, one copy of the result to the host instead of one per window
         logits = sliding_window_inference(
-            xi, roi_size, sw_batch_size, forward, overlap=overlap, mode="gaussian", sw_device=device, device="cpu"
+            xi, roi_size, sw_batch_size, forward, overlap=overlap, mode="gaussian", sw_device=device, device=device
         )
         p = torch.sigmoid(torch.flip(logits, axes) if axes else logits)
         prob = p if prob is None else prob + p
-    return (prob / len(flips))[0].numpy().astype(np.float32, copy=False)
+    return (prob / len(flips))[0].cpu().numpy().astype(np.float32, copy=False)
 
 
 def _out_channels(net: torch.nn.Module) -> int:
