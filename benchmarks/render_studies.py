@@ -114,6 +114,26 @@ def render_uncertainty_wrong_core(payload: dict) -> str:
                      "core in the other hemisphere"], rows)
 
 
+def render_core_flag(payload: dict) -> str:
+    def counts(o: dict, key: str) -> str:
+        return f"{o[key]['flagged']} of {o[key]['of']}"
+
+    rows = []
+    for name, study in ((n, payload[n]) for n in ("brats", "lgg") if n in payload):
+        flag, base = study["chosen_folds"][study["score"]], study["chosen_folds"][study["baseline"]["score"]]
+        for score, threshold, chosen, checked in (
+                (study["score"], study["threshold"], flag, study["check_folds"]),
+                (f"{study['baseline']['score']} (baseline)", study["baseline"]["threshold"], base,
+                 study["baseline"]["check_folds"])):
+            for folds, o in ((f"{study['chosen_on_folds']} (choosing)", chosen), (f"{study['checked_on_folds']} (checking)", checked)):
+                rows.append([name, f"{score} < {threshold:.2f}", folds, f"{o['n_flagged']} of {o['n_cases']}",
+                             counts(o, "worst_10pct"), counts(o, "misplaced_core") if o["misplaced_core"]["of"] else "-",
+                             f"{counts(o, 'good_false_alarms')} ({fmt(o['false_alarm_rate'], 2)})"])
+    return _section("The 'check this core' flag", payload, payload.get("what", ""),
+                    ["data", "flag", "folds", "flagged", "worst 10 % flagged", "misplaced cores flagged",
+                     "good cases flagged (false alarm rate)"], rows)
+
+
 def render_cli_startup(payload: dict) -> str:
     rows = [[name, run.get("tree"), fmt(run.get("cpu_s"), 2), fmt(run.get("user_s"), 2), fmt(run.get("wall_s"), 1),
              fmt(run.get("peak_mib"), 0), len(run.get("runs", [])) or "-"]
@@ -205,5 +225,5 @@ RENDERERS = {
     "uncertainty": render_uncertainty, "uncertainty_brats": render_uncertainty_brats,
     "uncertainty_wrong_core": render_uncertainty_wrong_core, "cli_startup": render_cli_startup, "train_precision": render_train_precision,
     "skull_strip": render_skull_strip, "training_learning": render_training_learning,
-    "speed_brats_ensemble": render_speed_ensemble,
+    "speed_brats_ensemble": render_speed_ensemble, "core_flag": render_core_flag,
 }

@@ -69,7 +69,7 @@ def test_report_from_layers(lgg_viewer, tmp_path):
 
 def test_segmentation_run_adds_uncertainty_and_diameters(make_napari_viewer, qtbot, lgg_patient, errors, tmp_path):
     from .helpers import add_widget
-    from .widget_helpers import run_and_wait
+    from .widget_helpers import run_and_wait, shoot
 
     viewer = make_napari_viewer()
     viewer.open(str(lgg_patient), plugin="napari-brainseg")
@@ -83,6 +83,13 @@ def test_segmentation_run_adds_uncertainty_and_diameters(make_napari_viewer, qtb
     assert not heat.visible and heat.data.shape == result.data.shape and 0 < heat.data.max() <= 0.5
     confidence = result.metadata["confidence"]
     assert f"Confidence: {confidence:.3f}" in widget.status.value and result.metadata["settings"]["uncertainty"]
+    # the "check" flag beside it (LGG: the tumour's own expected Dice), the line of the run's own value
+    from napari_brainseg.engine.check_flag import CHECK_THRESHOLDS, CheckFlag
+
+    check = CheckFlag.from_record(result.metadata["check"])
+    assert check.region == "tumour" and check.threshold == CHECK_THRESHOLDS["tumour"] and 0 < check.expected_dice <= 1
+    assert f"Note: {check.line()}" in widget.status.value
+    shoot(viewer, "dock_check_flag.png")
     # the diameters of the result, on request, and its report with confidence, disagreement map and Dice
     measure = add_measure_widget(viewer)
     measure.labels.value = result
@@ -93,6 +100,7 @@ def test_segmentation_run_adds_uncertainty_and_diameters(make_napari_viewer, qtb
     measure.write_report()
     text = (tmp_path / "run.html").read_text()
     assert f"Confidence <b>{confidence:.3f}</b>" in text and "member disagreement" in text
+    assert check.line().replace("'", "&#x27;") in text
     assert "lgg-unet2d" in text
     # Dice per class against the truth layer the run used: the run's own results rows, with both volumes
     from napari_brainseg.plugin.results_record import caption, csv_rows
@@ -106,3 +114,7 @@ def test_segmentation_run_adds_uncertainty_and_diameters(make_napari_viewer, qtb
     # the confidence is part of the run's record: the results caption and its CSV rows
     assert record["confidence"] == confidence and f"confidence {confidence:.3f}" in caption(record)
     assert all(r["confidence"] == confidence for r in csv_rows(record))
+    assert f"; {check.summary()}" in caption(record) and CheckFlag.from_record(record["check"]) == check
+    assert all(r["check_expected_dice"] == check.expected_dice and r["check_flag"] == ("yes" if check.raised else "no")
+               for r in csv_rows(record))
+    assert widget.results.caption.value == caption(record)

@@ -74,6 +74,9 @@ def test_segmentation_from_python(readme_folder):
     assert lgg.patient_id == LGG_VAL_PATIENT and ns["mask"].shape == lgg.image.shape[:3]
     assert set(np.unique(ns["mask"])) <= {0, 1}
     assert_matches_card("lgg-unet2d", LGG_VAL_PATIENT, lgg_dice(ns["mask"], lgg.mask))
+    sure = ns["sure"]  # the same labels (its members' mean is the TTA prediction), with the flag beside the confidence
+    np.testing.assert_array_equal(sure.labels, ns["mask"])
+    assert sure.check.region == "tumour" and sure.check.expected_dice == sure.expected_dice["tumour"]
 
 
 def test_scripted_napari_session(readme_folder, readme_viewer):

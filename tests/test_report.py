@@ -124,10 +124,10 @@ def test_api_report_refuses_a_reference_of_another_grid(brats_phantom_result, tm
     assert not (tmp_path / "r.html").exists()
 
 
-def test_cli_report_and_volumes_use_truth_and_carry_the_confidence(lgg_patient, tmp_path):
+def test_cli_report_and_volumes_use_truth_and_carry_the_confidence(lgg_patient, tmp_path, capsys):
     """``predict --report --truth MASKS``: the report's Dice is against the named masks (here the
     patient's own with the largest-tumour slice blanked, so it differs from the own-mask Dice), and
-    ``volumes.csv`` carries the per-case confidence the summary prints."""
+    ``volumes.csv`` carries the per-case confidence and the "check" flag's columns the summary prints."""
     import csv
 
     import numpy as np
@@ -162,3 +162,12 @@ def test_cli_report_and_volumes_use_truth_and_carry_the_confidence(lgg_patient, 
     [row] = list(csv.DictReader((out / "volumes.csv").open()))
     assert float(row["dice"]) == pytest.approx(dice, abs=1e-4)
     assert float(row["confidence"]) == pytest.approx(result.confidence, abs=1e-4)
+    # the check flag (LGG: the tumour's own expected Dice) after the confidence, in the CSV, summary and report
+    check = result.check
+    assert check.region == "tumour" and check.expected_dice == pytest.approx(result.expected_dice["tumour"])
+    assert list(row)[-4:] == ["confidence", "check_region", "check_expected_dice", "check_flag"]
+    assert (row["check_region"], float(row["check_expected_dice"]), row["check_flag"]) == pytest.approx(
+        ("tumour", check.expected_dice, "yes" if check.raised else "no"), abs=1e-4)
+    summary = capsys.readouterr().err
+    assert f"; confidence {result.confidence:.3f}; {check.summary()}" in summary
+    assert check.line().replace("'", "&#x27;") in text

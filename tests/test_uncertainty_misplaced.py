@@ -114,3 +114,49 @@ def test_misplaced_core_criteria_and_ranks():
     assert core_geometry(left, right, brain, (1.0, 1.0, 2.0), 2) == {"core_centroid_mm": 14.0, "core_other_hemisphere": True}
     assert core_geometry(left, left, brain, (1.0, 1.0, 1.0), 2)["core_other_hemisphere"] is False
     assert lr_axis("LPS") == 2 and lr_axis("RAS") == 2 and lr_axis("SLP") == 1
+
+
+def test_check_flag_of_the_real_case_and_of_a_core_every_member_hesitates_over(real_members, tmp_path):
+    """The run's expected Dice and "check this core" flag are those of its real members. The same members
+    with every core probability over the threshold pulled close to it, alike: each member's masks, hence
+    the agreement (the confidence), stay exactly the same, yet the expected core Dice drops below the
+    threshold and the flag goes up, in volumes.csv's columns and the report."""
+    from dataclasses import replace
+
+    from napari_brainseg.case_report import case_report
+    from napari_brainseg.engine.check_flag import CHECK_THRESHOLDS, check_flag
+    from napari_brainseg.engine.registry import get_spec
+    from napari_brainseg.engine.volumes import COLUMNS, case_rows
+    from napari_brainseg.io.report import render
+
+    result, case, members = real_members
+    spec = get_spec(result.model)
+    tc, t = spec.out_channels.index("TC"), spec.threshold
+    stats = stats_of(members, t)
+    expected = dict(zip(spec.out_channels, stats.expected_dice_per_channel()))
+    assert result.expected_dice == pytest.approx(expected, abs=1e-12)
+    assert result.check == check_flag(expected, tumour_found=True) and result.check.region == "TC"
+    assert result.check.raised is (expected["TC"] < CHECK_THRESHOLDS["TC"])
+
+    def hesitant(member):
+        out = member.copy()
+        out[tc] = np.where(member[tc] > t, t + 0.1 * (member[tc] - t), member[tc])  # still over t, barely
+        return out
+
+    unsure = stats_of([hesitant(m) for m in members], t)
+    assert unsure.agreement_per_channel() == stats.agreement_per_channel()
+    unsure_expected = dict(zip(spec.out_channels, unsure.expected_dice_per_channel()))
+    assert unsure_expected["TC"] < min(expected["TC"], CHECK_THRESHOLDS["TC"])
+    assert unsure_expected["WT"] == expected["WT"]
+    flagged = replace(result, expected_dice=unsure_expected, check=check_flag(unsure_expected, True))
+    assert flagged.check.raised and flagged.check.summary().startswith("check the tumour core (expected core Dice ")
+    rows = case_rows(flagged, case)
+    assert list(COLUMNS[-3:]) == ["check_region", "check_expected_dice", "check_flag"]
+    assert all((r["check_region"], r["check_expected_dice"], r["check_flag"]) == ("TC", unsure_expected["TC"], "yes")
+               for r in rows)
+    text = render(case_report(flagged, case, case.name))
+    line = (f"Check the tumour core: the model&#x27;s own expected core Dice is {unsure_expected['TC']:.2f} "
+            f"(below {CHECK_THRESHOLDS['TC']:.2f}")
+    assert f'<p class="warn">{line}' in text
+    plain = render(case_report(result, case, case.name))
+    assert f"expected core Dice is {expected['TC']:.2f}" in plain

@@ -64,7 +64,7 @@ def case_report(result, case, source, reference=None, reference_name: str | None
         case=case.name, image=np.asarray(case.overlay_image()), image_name="FLAIR", labels=result.labels,
         convention=result.label_convention, spacing=tuple(spacing) if spacing else (1.0, 1.0, 1.0),
         measurement=measurement, volumes_ml=result.volumes_ml, inputs=inputs, model=model,
-        confidence=result.confidence, uncertainty=result.uncertainty,
+        confidence=result.confidence, check=result.check, uncertainty=result.uncertainty,
         dice={row["class"]: row["dice"] for row in against} or None, reference_rows=against or None,
         reference=reference_name, notes=list(result.messages),
     )

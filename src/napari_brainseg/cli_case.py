@@ -118,6 +118,8 @@ def predict_one(case_input: CaseInput, args, table: list | None = None) -> list[
     volumes = ", ".join(f"{k} {v:.1f} mL" for k, v in result.volumes_ml.items())
     if result.confidence is not None:
         volumes += f"; confidence {result.confidence:.3f}"
+    if result.check is not None:  # the "check this core" flag: its line when raised, else the value
+        volumes += f"; {result.check.summary()}"
     print(f"{name}: {result.model} ({result.method}) on {result.device} in {time.perf_counter() - started:.1f} s; "
           f"{volumes}", file=sys.stderr)
     for message in result.messages:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import conventions as label_conventions
+from .check_flag import CheckFlag
 from .registry import get_spec
 
 
@@ -22,6 +23,9 @@ class SegmentationResult:
     uncertainty: np.ndarray | None = None  # (*grid) float32 member disagreement (engine.uncertainty), when asked for
     confidence: float | None = None  # per-case confidence in [0, 1] (engine.uncertainty), when asked for
     messages: list[str] = field(default_factory=list)  # fallbacks and assumptions, one line each
+    # per output channel, the members' mean probability's expected Dice of its own mask (engine.uncertainty)
+    expected_dice: dict[str, float] | None = None
+    check: CheckFlag | None = None  # "check this core" flag (engine.check_flag), with the confidence
 
     @property
     def method(self) -> str:

@@ -17,6 +17,7 @@ import torch
 from .. import conventions as label_conventions
 from ..errors import BrainsegInputError
 from ..io.cases import Case, read_case
+from .check_flag import check_flag
 from .device import resolve_device
 from .foreground import zero_background
 from .input_checks import brain_warnings, channel_warnings, spacing_warnings
@@ -232,6 +233,7 @@ def segment(
         if spec.spatial_dims == 2 and single_slice:
             disagreement = disagreement[0]
 
+    expected = None if members is None else dict(zip(spec.out_channels, members.expected_dice_per_channel()))
     voxel_ml, assumed = voxel_volume_ml(spacing, labels.ndim)
     if assumed:
         messages.append("voxel spacing unknown: volumes assume 1 mm voxels")
@@ -268,6 +270,8 @@ def segment(
         messages=messages,
         uncertainty=disagreement,
         confidence=None if members is None else members.confidence(),
+        expected_dice=expected,
+        check=check_flag(expected, bool(labels.any())),
     )
 
 

@@ -12,7 +12,8 @@ network under each flip). All members count equally, so their mean is the (ensem
   it ranks cases by their true Dice on out-of-fold predictions;
 - expected Dice: what the members' mean probability expects of its own mask. Compared as the
   confidence on BraTS out-of-fold cases and not chosen: it ranks them worse overall, though it flags
-  the very worst and the misplaced cores better (docs/measurements.md).
+  the very worst and the misplaced cores better (docs/measurements.md), so it is shown beside the
+  confidence as the "check this core" flag (engine.check_flag).
 
 ``MemberStats`` takes the members one at a time and keeps three float32 maps plus one bit per member
 and voxel, so five networks under four flips of a BraTS volume cost about what one member's

@@ -14,7 +14,8 @@ from ..conventions import Convention
 from ..errors import BrainsegInputError
 from .metrics import dice_per_channel
 
-COLUMNS = ("case", "class", "volume_ml", "truth_ml", "dice", "confidence")  # volumes.csv
+# volumes.csv; the check_* columns: the "check this core" flag (engine.check_flag), with the confidence
+COLUMNS = ("case", "class", "volume_ml", "truth_ml", "dice", "confidence", "check_region", "check_expected_dice", "check_flag")
 _REGION_NAMES = {"WT": "WT (whole tumour)", "TC": "TC (tumour core)"}
 
 
@@ -69,4 +70,6 @@ def case_rows(result, case, reference=None) -> list[dict]:
     rows = volume_rows(result.labels, result.label_convention, voxel_ml, truth, truth_convention)
     # the per-case confidence (engine.uncertainty), on every row of the case, when the run kept its members
     extra = {} if result.confidence is None else {"confidence": result.confidence}
+    if getattr(result, "check", None) is not None:
+        extra.update(result.check.columns())
     return [{"case": case.name, **row, **extra} for row in rows]

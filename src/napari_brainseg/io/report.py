@@ -1,7 +1,8 @@
 """A self-contained HTML report of one segmented case: inputs and model, the tumour's largest-area
 slice in three planes with the labels (and the RANO diameters on the axial one), volumes, diameters,
-confidence and, with a reference segmentation, Dice. Images are embedded as base64 PNG and there is no
-script, stylesheet or font from elsewhere, so it opens offline in any browser.
+confidence with the "check this core" flag and, with a reference segmentation, Dice. Images are
+embedded as base64 PNG and there is no script, stylesheet or font from elsewhere, so it opens offline
+in any browser.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class ReportContent:
     inputs: dict[str, str]  # what was read: label -> text
     model: dict[str, str]  # what ran: label -> text
     confidence: float | None = None
+    check: object | None = None  # engine.check_flag.CheckFlag: the "check this core" flag, with the confidence
     uncertainty: np.ndarray | None = None  # (z, y, x) disagreement map
     dice: dict[str, float] | None = None  # region/class -> Dice against the reference
     # rows of engine.volumes against the reference: class, volume_ml, truth_ml, dice (shown instead of ``dice``)
@@ -148,6 +150,9 @@ def render(content: ReportContent) -> str:
                   f"<p>Confidence <b>{content.confidence:.3f}</b> (mean pairwise Dice of the flip test-time-augmentation "
                   "members, 1 = they all agree). A low value flags a case to check; it does not prove a good one right "
                   "(docs/measurements.md: how it ranked out-of-fold cases by their Dice).</p>"]
+        if content.check is not None:  # raised: in the warning style, so it is not missed
+            style = ' class="warn"' if content.check.raised else ""
+            parts.append(f"<p{style}>{html.escape(content.check.line())}</p>")
         if content.uncertainty is not None:
             heat = _planes_figure(content, slices, "uncertainty")
             parts.append(f'<img alt="member disagreement" src="data:image/png;base64,{heat}">'

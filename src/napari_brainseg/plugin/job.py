@@ -132,8 +132,11 @@ def compute(job: Job, progress, should_stop):
 
 
 def notes(result, job: Job) -> list[str]:
-    """What the dock says under the result besides the table: the confidence and the engine's messages."""
+    """What the dock says under the result besides the table: the confidence, the "check this core" flag
+    (engine.check_flag) and the engine's messages."""
     found = result.messages if job.spacing_known else [m for m in result.messages if "spacing" not in m]
+    if result.check is not None:
+        found = [result.check.line(), *found]
     if result.confidence is not None:
         found = [f"Confidence: {result.confidence:.3f} (agreement of the networks and flips; the uncertainty map is a hidden layer)",
                  *found]

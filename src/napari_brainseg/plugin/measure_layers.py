@@ -115,5 +115,6 @@ def add_result_extras(viewer, result, labels_layer) -> list:
                                                "translate": tuple(labels_layer.translate)})
     heat = viewer.add_image(result.uncertainty, affine=np.asarray(labels_layer.affine.affine_matrix), **kwargs)
     labels_layer.metadata["confidence"] = result.confidence
+    labels_layer.metadata["check"] = None if result.check is None else result.check.as_record()  # for the report
     viewer.layers.selection.active = labels_layer  # the result stays the layer the user works on
     return [heat]

@@ -1,6 +1,6 @@
 """The HTML report's content from napari layers: a labels layer, the image it was drawn on (its source
 layer, else a same-grid FLAIR layer) and what the segmentation run left in the layer's metadata
-(model, settings, confidence, Dice). numpy only, so the report can be made on napari's main thread.
+(model, settings, confidence and its check flag, Dice). numpy only, so the report can be made on napari's main thread.
 """
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import conventions as label_conventions
+from ..engine.check_flag import CheckFlag
 from ..io.report import ReportContent
 from .measure_layers import layer_convention, layer_spacing, measure_layer
 
@@ -62,6 +63,7 @@ def report_from_layers(viewer, labels_layer) -> ReportContent:
         case=meta.get("brainseg", {}).get("case_id") or labels_layer.name, image=image, image_name=image_layer.name,
         labels=labels, convention=convention, spacing=spacing, measurement=measure_layer(labels_layer),
         volumes_ml=volumes, inputs=inputs, model=model, confidence=meta.get("confidence"),
+        check=CheckFlag.from_record(meta.get("check")),
         uncertainty=_uncertainty_of(viewer, labels_layer, labels.shape), dice=dice, reference_rows=rows,
         reference=reference, notes=list(meta.get("messages", [])),
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..conventions import CONVENTIONS, Convention, brats_regions_to_labels
+from ..engine.check_flag import CheckFlag
 
 
 def results_record(job, result, rows: list[dict], run_time_s: float) -> dict:
@@ -21,6 +22,7 @@ def results_record(job, result, rows: list[dict], run_time_s: float) -> dict:
         "truth": job.truth_name,
         "volumes_assume_1mm": not job.spacing_known,
         "confidence": result.confidence,  # None unless the run kept its members apart (engine.uncertainty)
+        "check": None if result.check is None else result.check.as_record(),  # engine.check_flag, with the confidence
         "rows": rows,
     }
 
@@ -30,6 +32,9 @@ def csv_rows(record: dict) -> list[dict]:
     facts = {k: record[k] for k in ("model", "method", "device", "run_time_s") if k in record}
     if record.get("confidence") is not None:
         facts["confidence"] = record["confidence"]
+    check = CheckFlag.from_record(record.get("check"))
+    if check is not None:
+        facts.update(check.columns())
     return [{"case": record["case"], **row, **facts} for row in record["rows"]]
 
 
@@ -37,6 +42,8 @@ def caption(record: dict) -> str:
     truth = f"; truth: {record['truth']}" if record.get("truth") else "; no truth layer"
     unit = " (volumes assume 1 mm voxels)" if record.get("volumes_assume_1mm") else ""
     confidence = f"; confidence {record['confidence']:.3f}" if record.get("confidence") is not None else ""
+    check = CheckFlag.from_record(record.get("check"))
+    confidence += f"; {check.summary()}" if check is not None else ""
     method = f" ({record['method']})" if record.get("method") else ""
     return (f"{record['case']}: {record['model']}{method} on {record['device']}, {record['run_time_s']:.1f} s"
             f"{confidence}{truth}{unit}")
