@@ -267,9 +267,11 @@ def pick_cases(args, tmp: Path) -> dict[str, list[str]]:
     # the cohort: validation cases shipped in the shared data (reproducible by anyone with it), else the first N
     shipped = [f for f in found if (args.data / "brats" / "BraTS2018" / f"{f.name}.tar.xz").is_file()]
     cohort = (shipped if len(shipped) >= 2 else found)[: args.cohort_size]
-    lgg = common.lgg_val_folders(args.data)
-    return {"brats-case": [str(found[0])], "brats-cohort": [str(c) for c in cohort],
-            "lgg-patient": [str(lgg[0])], "lgg-batch": [str(p) for p in lgg[: args.lgg_batch]]}
+    cases = {"brats-case": [str(found[0])], "brats-cohort": [str(c) for c in cohort]}
+    if args.only is None or any(b in args.only for b in LGG_BENCHES):  # BraTS alone needs no LGG data
+        lgg = common.lgg_val_folders(args.data)
+        cases.update({"lgg-patient": [str(lgg[0])], "lgg-batch": [str(p) for p in lgg[: args.lgg_batch]]})
+    return cases
 
 
 def targets(runs: list[dict], accuracy_path: Path, cases: dict | None = None) -> tuple[dict, list[dict]]:

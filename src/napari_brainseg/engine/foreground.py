@@ -82,7 +82,9 @@ def zero_background(stack: np.ndarray) -> tuple[np.ndarray, Foreground]:
 
     Returns ``stack`` itself when its background is exactly 0 already.
     """
-    finite = np.where(np.isfinite(stack), stack, 0) if stack.dtype.kind == "f" else stack
+    finite = stack
+    if stack.dtype.kind == "f" and not np.isfinite(stack).all():  # copy only when there is NaN/Inf to clear
+        finite = np.where(np.isfinite(stack), stack, 0)
     if has_zero_background(finite):
         return stack, Foreground(None, True)
     mask = foreground_mask(finite)

@@ -115,9 +115,9 @@ def voxel_volume_ml(spacing, ndim: int) -> tuple[float, bool]:
 
 
 def class_volumes_ml(labels: np.ndarray, convention: str, voxel_ml: float) -> dict[str, float]:
-    counts = np.bincount(labels.ravel(), minlength=256)
     table = label_conventions.CONVENTIONS[convention]
-    return {c.name: float(counts[c.value]) * voxel_ml for c in table.classes}
+    # one comparison per class: a bincount would first widen every uint8 voxel to int64
+    return {c.name: float(np.count_nonzero(labels == c.value)) * voxel_ml for c in table.classes}
 
 
 def segment(
