@@ -155,7 +155,9 @@ def render_cli_startup(payload: dict) -> str:
 def render_train_precision(payload: dict) -> str:
     rows = [[r["config"], r["batch"], "x".join(map(str, r["patch"])), fmt(r["fp32_step_s"], 3), fmt(r["bf16_step_s"], 3),
              fmt(r["bf16_speed_up"], 2)] for r in payload["runs"]]
-    return _section("Training step: fp32 vs bf16", payload, f"Minimum of {payload.get('steps')} steps, {payload.get('threads')} thread(s).",
+    device = payload.get("device", "cpu")
+    return _section(f"Training step: fp32 vs bf16 ({device})", payload,
+                    f"Minimum of {payload.get('steps')} steps, {payload.get('threads')} thread(s).",
                     ["config", "batch", "patch", "fp32 s", "bf16 s", "bf16 speed-up"], rows)
 
 
@@ -219,6 +221,38 @@ def render_speed_ensemble(payload: dict) -> str:
     return text
 
 
+def render_gpu_check(payload: dict) -> str:
+    """benchmarks.gpu_check: GPU against CPU labels, run-to-run stability, the real out-of-memory path."""
+    rows = []
+    for c in payload["cases"]:
+        oom = c["oom_fallback"]
+        dice = ", ".join(f"{k.removeprefix('dice_label_')}: {fmt(v)}" for k, v in c["gpu_vs_cpu"].items()
+                         if k.startswith("dice_label_") and k != "dice_label_0")
+        rows.append([c["case"], c["method"], fmt(c["cpu"]["seconds"], 2), fmt(c["gpu_median_s"], 3),
+                     max(c["gpu_runs_voxels_differing_from_first"] or [0]), fmt(c["gpu_vs_cpu"]["voxel_agreement"], 5),
+                     dice, oom.get("error") or f"{oom['device_used']}: " + "; ".join(oom["messages"][:2])
+                     + ("; labels = CPU's" if oom.get("labels_equal_cpu_reference") else "")])
+    return _section("The inference path on a GPU", payload,
+                    f"torch {payload.get('torch')}; segment_case times (no file writing); out-of-memory run with "
+                    "the GPU allocator capped.",
+                    ["case", "method", "CPU s", "GPU s (median)", "voxels differing between GPU runs",
+                     "GPU = CPU voxels", "Dice per label vs CPU", "capped-memory run"], rows)
+
+
+def render_precision_check(payload: dict) -> str:
+    """benchmarks.precision_check: one case under fp32, fp16 and bf16 autocast."""
+    rows = []
+    for mode, r in payload["runs"].items():
+        peak = (r.get("largest_layer_outputs") or [[None, None]])[0]
+        rows.append([mode, ", ".join(f"{k}: {v}" for k, v in r["labels"].items()), r.get("non_finite_probabilities", ""),
+                     fmt(r.get("equal_labels"), 5) if "equal_labels" in r else "", "; ".join(r.get("messages", [])),
+                     f"{peak[0]}: {peak[1]}" if peak[0] else ""])
+    return _section(f"Precision on {payload.get('device')}: {payload.get('case')} ({payload.get('model')})", payload,
+                    "Autocast forced per row; the product recomputes non-finite probabilities in fp32.",
+                    ["precision", "voxels per label", "non-finite probabilities", "labels = reference",
+                     "messages", "largest layer output (fp16)"], rows)
+
+
 RENDERERS = {
     "overlap": render_overlap, "postprocess": render_postprocess, "orientation": render_orientation,
     "real_scans": render_real_scans, "mutations": render_mutations, "network_step": render_network_step,
@@ -226,4 +260,5 @@ RENDERERS = {
     "uncertainty_wrong_core": render_uncertainty_wrong_core, "cli_startup": render_cli_startup, "train_precision": render_train_precision,
     "skull_strip": render_skull_strip, "training_learning": render_training_learning,
     "speed_brats_ensemble": render_speed_ensemble, "core_flag": render_core_flag,
+    "gpu_check": render_gpu_check, "precision_check": render_precision_check,
 }
