@@ -414,7 +414,8 @@ def main(argv=None) -> int:
         "models": common.model_cards(),
         "cases": {k: [Path(c).name for c in v] for k, v in cases.items()},
         "settings": {
-            "ours": "segment_case: brain bounding-box crop, z-score, sliding window 96^3, overlap 0.25, Gaussian "
+            "ours": "segment_case: brain bounding-box crop, z-score, the registry's brats-unet3d (members, window: "
+                    "models in this file), overlap 0.25, Gaussian "
                     "blending, sw_batch_size 2, autocast (bf16 where the device has it: CPUs with AMX/AVX512-BF16, CUDA GPUs since Ampere; else fp32)",
             "bundle": "SegResNet(16, (1,2,2,4), (1,1,1)), full volume, roi 240x240x160, overlap 0.5, sw_batch_size 1, "
                       "fp32 on CPU / fp16 autocast on CUDA; random weights"

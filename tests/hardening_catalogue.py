@@ -89,7 +89,7 @@ CATALOGUE: list[tuple[str, str, str, str]] = [
     ("api", "NaN/Inf/1e38 voxels in a volume", "segments; message `the image holds NaN/Inf voxels; they were treated as background`", A + "test_inf_voxels_in_a_volume_are_background"),
     ("api", "constant (all-zero) image", "empty labels; message `the image is constant (no contrast) ...`", A + "test_all_zero_image_gives_empty_labels_and_says_so"),
     ("api", "3D (Z, H, W, 3) stack or three (Z, H, W) arrays into lgg-unet2d", "valid: segmented slice by slice, both forms identical", A + "test_3d_stack_into_2d_model_is_slice_wise"),
-    ("api", "volume smaller than the 96^3 sliding-window patch", "segments (padded); labels on the input grid", A + "test_tiny_volume_smaller_than_the_patch"),
+    ("api", "volume smaller than the sliding-window patch (128^3)", "segments (padded); labels on the input grid", A + "test_tiny_volume_smaller_than_the_patch"),
     ("api", "5 x 7 pixel slice", "segments; labels 5 x 7", A + "test_tiny_slice"),
     ("api", "anisotropic, oblique case", "segments; written file has the source affine bit for bit, same zooms and shape", A + "test_anisotropic_oblique_case_segments_and_writes_its_geometry"),
     ("api", "paths with spaces and non-ASCII characters", "read, segmented and written normally", A + "test_paths_with_spaces_and_non_ascii"),
