@@ -147,8 +147,8 @@ def render(content: ReportContent) -> str:
     ]
     if content.confidence is not None:
         parts += ["<h2>Confidence</h2>",
-                  f"<p>Confidence <b>{content.confidence:.3f}</b> (mean pairwise Dice of the flip test-time-augmentation "
-                  "members, 1 = they all agree). A low value flags a case to check; it does not prove a good one right "
+                  f"<p>Confidence <b>{content.confidence:.3f}</b> (mean pairwise Dice of the members - each network "
+                  "under each flip - 1 = they all agree). A low value flags a case to check; it does not prove a good one right "
                   "(docs/measurements.md: how it ranked out-of-fold cases by their Dice).</p>"]
         if content.check is not None:  # raised: in the warning style, so it is not missed
             style = ' class="warn"' if content.check.raised else ""
