@@ -29,10 +29,12 @@ OOM_CAP_BYTES = 64 * 2**20
 
 def label_agreement(a: np.ndarray, b: np.ndarray) -> dict:
     """Share of voxels with equal labels and the Dice of each label present in either."""
+    from napari_brainseg.engine.metrics import dice_per_channel
+
     out = {"voxels_differing": int((a != b).sum()), "voxel_agreement": float((a == b).mean())}
-    for value in sorted(set(np.unique(a)) | set(np.unique(b)) - {0}):
-        x, y = a == value, b == value
-        out[f"dice_label_{int(value)}"] = float(2 * (x & y).sum() / max(int(x.sum() + y.sum()), 1))
+    values = sorted(int(v) for v in set(np.unique(a)) | set(np.unique(b)))
+    dice = dice_per_channel(np.stack([a == v for v in values]), np.stack([b == v for v in values]))
+    out.update({f"dice_label_{v}": float(d) for v, d in zip(values, dice)})
     return out
 
 
