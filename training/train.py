@@ -32,7 +32,7 @@ import torch.distributed as dist
 from napari_brainseg.engine.device import autocast
 from napari_brainseg.engine.metrics import dice_per_channel, hd95_per_channel, overlap_metrics
 from napari_brainseg.engine.preprocess import postprocess, stack_neighbours
-from napari_brainseg.engine.registry import ModelSpec, build_network, get_spec
+from napari_brainseg.engine.registry import ModelSpec, build_network, get_spec, sha256_of
 from napari_brainseg.engine.window import predict_slices, predict_volume
 
 from .data import cases_of_config, load_cached, load_split
@@ -45,7 +45,7 @@ HERE = Path(__file__).parent
 DEFAULTS = dict(
     epochs=100, iters_per_epoch=100, batch_size=16, lr=2e-3, weight_decay=1e-4, val_every=2, patience=15,
     pos_fraction=0.67, amp=True, seed=0, threads=0, limit_train=None, limit_val=None, sw_overlap=0.25,
-    sw_batch_size=2, augment=True, context=0,
+    sw_batch_size=2, augment=True, context=0, init_from=None,
 )
 
 
@@ -192,6 +192,27 @@ def atomic_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def load_finished_fold(net, cv_dir: Path, fold: int | None, train_names: list[str]) -> str:
+    """Start a longer schedule from a finished fold's weights (``init_from``: its ``training/cv/<config>``).
+
+    Only the same fold of the same split may be continued, so the held-out cases stay unseen: the
+    finished fold's record must list exactly this run's training cases, and its weights must match
+    the sha256 in that record. Returns that sha256."""
+    if fold is None:
+        raise SystemExit("error: init_from continues a cross-validation fold; give --fold")
+    record_path, weights = cv_dir / f"fold{fold}.json", cv_dir / f"fold{fold}.pt"
+    if not record_path.is_file() or not weights.is_file():
+        raise SystemExit(f"error: init_from: fold {fold} is not finished in {cv_dir}")
+    record = json.loads(record_path.read_text())
+    if sorted(record["train_cases"]) != sorted(train_names):
+        raise SystemExit(f"error: init_from: {record_path} was trained on other cases than fold {fold} of this split")
+    if sha256_of(weights) != record["sha256"]:
+        raise SystemExit(f"error: init_from: {weights} does not match the sha256 in {record_path.name}")
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    net.load_state_dict({k: v.float() for k, v in state.items()})
+    return record["sha256"]
+
+
 def _without_threads(cfg: dict) -> dict:
     """The config as it shapes the run; the thread count may change between resumed chunks."""
     return json.loads(json.dumps({k: v for k, v in cfg.items() if k != "threads"}))  # tuples == lists
@@ -260,7 +281,12 @@ def main(argv=None) -> int:
     transform = make_train_transform(spec, cfg)
 
     state = {"epoch": 0, "best": -1.0, "best_epoch": -1, "bad_validations": 0, "history": [], "elapsed": 0.0}
-    if paths.checkpoint.exists() and not args.no_resume:
+    resuming = paths.checkpoint.exists() and not args.no_resume
+    if cfg["init_from"] and not resuming:
+        state["init_sha256"] = load_finished_fold(net, HERE.parent / cfg["init_from"], cfg.get("fold"), train_names)
+        if rank == 0:
+            print(f"started from {cfg['init_from']} fold {cfg.get('fold')} (sha256 {state['init_sha256'][:12]})")
+    if resuming:
         ckpt = torch.load(paths.checkpoint, map_location=device, weights_only=True)
         if _without_threads(ckpt.get("config", {})) != _without_threads(cfg):
             raise SystemExit(f"error: {paths.checkpoint} was written with another configuration than {args.config}; "
