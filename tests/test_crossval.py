@@ -123,3 +123,43 @@ def test_enhancing_rule_relabels_small_et_as_core():
     assert (brats_regions_to_labels(masks, "brats2018")[speck] == 1).all()
     large = dataclasses.replace(spec, enhancing_min_voxels=20)
     assert postprocess(prob.astype(np.float32), large)[2][speck].all()  # 27 voxels stay ET above the rule
+
+
+def test_an_ensemble_of_recipes_needs_the_same_folds_and_held_out_cases(tmp_path):
+    """Averaging two recipes' out-of-fold probabilities is out of fold only if both held out the same
+    cases in every fold: otherwise one recipe's network would score a case it trained on."""
+    from training.recipes import combined_records
+
+    dirs = {name: tmp_path / name for name in ("a", "b")}
+    for folder in dirs.values():
+        folder.mkdir()
+    for fold, held in enumerate((["x", "y"], ["z"])):
+        (dirs["a"] / f"fold{fold}.json").write_text(json.dumps({"held_out_cases": held}))
+    (dirs["b"] / "fold0.json").write_text(json.dumps({"held_out_cases": ["y", "x"]}))
+    with pytest.raises(SystemExit, match="the same folds"):
+        combined_records(["a", "b"], list(dirs.values()))
+    (dirs["b"] / "fold1.json").write_text(json.dumps({"held_out_cases": ["x"]}))
+    with pytest.raises(SystemExit, match="fold 1 of b held out other cases"):
+        combined_records(["a", "b"], list(dirs.values()))
+    (dirs["b"] / "fold1.json").write_text(json.dumps({"held_out_cases": ["z"]}))
+    assert combined_records(["a", "b"], list(dirs.values())) == {0: {"held_out_cases": ["x", "y"]},
+                                                               1: {"held_out_cases": ["z"]}}
+
+
+def test_an_ensemble_of_recipes_is_scored_on_the_mean_of_their_probabilities(tmp_path):
+    from training.recipes import mean_probabilities, recipes
+
+    dirs = [tmp_path / "a", tmp_path / "b"]
+    for folder, value in zip(dirs, (0.2, 0.7)):
+        folder.mkdir()
+        np.savez(folder / "case.npz", prob=np.full((1, 2, 3), value, np.float16),
+                 prob_tta=np.full((1, 2, 3), value / 2, np.float16))
+    mean = mean_probabilities("case", dirs)
+    assert mean["prob"].dtype == np.float32
+    np.testing.assert_allclose(mean["prob"], 0.45, atol=1e-3)
+    np.testing.assert_allclose(mean["prob_tta"], 0.225, atol=1e-3)
+    # the shipped LGG ensemble config names two trained recipes; a recipe of another model is refused
+    shipped = crossval.HERE / "configs" / "lgg-unet2d-mix.json"
+    assert recipes(json.loads(shipped.read_text()), shipped) == ["lgg-unet25d-p128-cv", "lgg-unet2d-cv"]
+    with pytest.raises(SystemExit, match="not brats-unet3d"):
+        recipes({"model": "brats-unet3d", "dataset": "brats", "ensemble_of": ["lgg-unet2d-cv"]}, tmp_path / "x.json")

@@ -28,12 +28,14 @@ def _fold_state(fold: int) -> dict:
     return torch.load(FOLDS / f"fold{fold}.pt", map_location="cpu", weights_only=True)
 
 
-def _install(folder, monkeypatch, state: dict, members: int):
-    """``state`` as the model's weights in ``folder``, with a card that matches and ``members`` in its spec."""
+def _install(folder, monkeypatch, state: dict, members: int, contexts: tuple[int, ...] = ()):
+    """``state`` as the model's weights in ``folder``, with a card that matches and ``members`` (seeing
+    ``contexts`` neighbouring slices either side) in its spec."""
     torch.save(state, folder / f"{MODEL}.pt")
     (folder / f"{MODEL}.json").write_text(json.dumps({"sha256": registry.sha256_of(folder / f"{MODEL}.pt")}))
     monkeypatch.setattr(registry, "WEIGHTS_DIR", folder)
-    monkeypatch.setitem(registry.MODELS, MODEL, dataclasses.replace(registry.MODELS[MODEL], members=members))
+    spec = dataclasses.replace(registry.MODELS[MODEL], members=members, member_contexts=contexts)
+    monkeypatch.setitem(registry.MODELS, MODEL, spec)
     registry.clear_cache()
 
 
@@ -122,6 +124,42 @@ def test_uncertainty_members_are_every_network_under_every_flip(two_folds):
     member0 = flip_member_stats(nets[:1], x, (2, 3), (2, 3), registry.get_spec(MODEL).threshold, channel_axis=1)
     assert fast.confidence == pytest.approx(member0.confidence(), abs=1e-3)
     assert abs(fast.confidence - both.confidence) > 0.01  # member 1 counts
+
+
+def _p128_state(fold: int) -> dict:
+    """A fold of the 2.5D recipe (the slice and one neighbour either side: 9 input channels)."""
+    return torch.load(FOLDS.parent / "lgg-unet25d-p128-cv" / f"fold{fold}.pt", map_location="cpu", weights_only=True)
+
+
+@pytest.mark.parametrize("contexts", [(1, 0), (0, 1)], ids=["2.5D-member-first", "2D-member-first"])
+def test_members_of_two_recipes_each_read_their_own_slices(tmp_path, monkeypatch, contexts):
+    """A 2.5D member and a 2D member in one ensemble: the input carries the neighbouring slices, the
+    2D member reads only the centre slice's channels, and the ensemble is the mean of what each
+    network gives on its own input; the fast setting is member 0 alone on its own input."""
+    from napari_brainseg.engine.preprocess import preprocess_lgg, stack_neighbours
+    from napari_brainseg.engine.window import predict_slices
+
+    states = {1: _p128_state(0), 0: _fold_state(1)}  # by context
+    state = {f"{i}.{k}": v for i, c in enumerate(contexts) for k, v in states[c].items()}
+    _install(tmp_path, monkeypatch, state, members=2, contexts=contexts)
+    phantom = make_lgg_phantom()
+    slices = preprocess_lgg(phantom.model_input())
+    cpu = torch.device("cpu")
+
+    def alone(context: int) -> np.ndarray:  # one recipe's network as training scored it
+        net = registry.build_network(dataclasses.replace(registry.get_spec(MODEL), member_contexts=(context,)))
+        net.load_state_dict({k: v.float() for k, v in states[context].items()})
+        return predict_slices(net.eval(), stack_neighbours(slices, context), cpu, batch_size=16, amp=False)
+
+    expected = (alone(0) + alone(1)) / 2
+    assert np.abs(alone(0) - alone(1)).max() > 0.05  # two different networks
+    both = segment(phantom, tta=False, return_probabilities=True, device="cpu")
+    # bf16 autocast (on CPUs that have it) against the fp32 references: well under a threshold step
+    assert np.abs(both.probabilities[0] - expected[:, 0]).max() < 0.05
+    assert np.mean((both.probabilities[0] > 0.4) == (expected[:, 0] > 0.4)) > 0.999
+    fast = segment(phantom, fast=True, return_probabilities=True, device="cpu")
+    assert np.abs(fast.probabilities[0] - alone(contexts[0])[:, 0]).max() < 0.05
+
 
 def test_shipped_lgg_model_runs_its_cross_validated_setting():
     """The shipped LGG model: all fold networks with flip TTA by default (registry), one network

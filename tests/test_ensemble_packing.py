@@ -177,4 +177,5 @@ def test_evaluate_refuses_a_fold_ensemble_in_one_line(capsys):
 
     assert evaluate.main(["--model", "lgg-unet2d"]) == 1
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: lgg-unet2d is a 5-fold ensemble") and "\n" not in err
+    members = registry.get_spec("lgg-unet2d").members
+    assert err.startswith(f"error: lgg-unet2d is an ensemble of {members} fold networks") and "\n" not in err

@@ -2,7 +2,7 @@
 try such an ensemble before it ships.
 
 ``ensemble_spec`` is the registry's spec as the folds were trained and scored (network, patch size,
-sliding-window overlap of their out-of-fold predictions) with the post-processing cross-validation
+sliding-window overlap of their out-of-fold predictions, 2.5D context of each recipe's members) with the post-processing cross-validation
 chose: shipping refuses while the registry differs (``registry_changes`` lists what to set).
 ``installed`` makes the package use a candidate - its spec and a weights folder outside the
 package - inside one process, so a dry run loads it through ``registry.load_model`` and segments
@@ -17,32 +17,44 @@ import json
 from pathlib import Path
 
 from napari_brainseg.engine import registry
+from napari_brainseg.engine.preprocess import stacked_channel_names
 
 # post-processing settings cross-validation chooses (training.cv_scores.GRID) that live in the registry
 CHOSEN = ("tta", "threshold", "min_component_fraction", "enhancing_min_voxels")
-# what the folds' records fix: the network, and the window their out-of-fold probabilities were made with
-TRAINED = ("network", "patch_size", "sw_overlap")
+# what the folds' records fix: the network, the window their out-of-fold probabilities were made
+# with, and (2D) the neighbouring slices each member sees
+TRAINED = ("network", "patch_size", "sw_overlap", "member_contexts")
 
 
-def ensemble_spec(spec: registry.ModelSpec, records: dict[int, dict], to_ship: dict, members: int) -> registry.ModelSpec:
-    """``spec`` as the folds in ``records`` need it, with the choices in ``to_ship``, as ``members`` networks."""
-    networks = {json.dumps(r["network"], sort_keys=True) for r in records.values()}
+def ensemble_spec(spec: registry.ModelSpec, recipes: list[tuple[dict, dict[int, dict]]], to_ship: dict,
+                  folds: int) -> registry.ModelSpec:
+    """``spec`` as the recipes' folds need it, with the choices in ``to_ship``: ``recipes`` are
+    (training config, fold records) pairs, each giving ``folds`` members, recipe by recipe."""
+    records = [r for _, recs in recipes for r in recs.values()]
+    networks = {json.dumps({k: v for k, v in r["network"].items() if k != "in_channels"}, sort_keys=True)
+                for r in records}
     if len(networks) != 1:
         raise SystemExit("error: the folds were trained with different networks; they cannot form one ensemble")
     network = json.loads(networks.pop())
-    overlaps = {r["training"]["config"].get("sw_overlap") for r in records.values()}
+    overlaps = {r["training"]["config"].get("sw_overlap") for r in records}
     if len(overlaps) != 1:
         raise SystemExit(f"error: the folds' out-of-fold windows overlapped differently ({overlaps})")
+    contexts = [int(cfg.get("context", 0)) for cfg, _ in recipes]
+    for context, (_, recs) in zip(contexts, recipes):
+        expected = stacked_channel_names(spec.in_channels, context)
+        for r in recs.values():
+            if tuple(r["network"]["in_channels"]) != expected or tuple(network["out_channels"]) != spec.out_channels:
+                raise SystemExit(f"error: the folds' channels {r['network']['in_channels']} -> {network['out_channels']} "
+                                 f"are not the registry's {spec.name} with {context} neighbouring slices either side")
     trained = {
         "network": {k: tuple(v) if isinstance(v, list) else v for k, v in network.items()
-                    if k not in ("in_channels", "out_channels", "patch_size")},
+                    if k not in ("out_channels", "patch_size")},
         "patch_size": tuple(network["patch_size"]),
         "sw_overlap": overlaps.pop() if spec.spatial_dims == 3 else spec.sw_overlap,
+        "member_contexts": tuple(c for c in contexts for _ in range(folds)) if any(contexts) else (),
     }
-    if tuple(network["in_channels"]) != spec.in_channels or tuple(network["out_channels"]) != spec.out_channels:
-        raise SystemExit(f"error: the folds' channels {network['in_channels']} -> {network['out_channels']} are not "
-                         f"the registry's {spec.name}")
-    return dataclasses.replace(spec, members=members, **trained, **{k: v for k, v in to_ship.items() if k in CHOSEN})
+    return dataclasses.replace(spec, members=folds * len(recipes), **trained,
+                               **{k: v for k, v in to_ship.items() if k in CHOSEN})
 
 
 def registry_changes(spec: registry.ModelSpec, wanted: registry.ModelSpec) -> dict:

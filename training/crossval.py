@@ -10,6 +10,8 @@ cases of fold k are scored with the setting that did best on the other folds' ca
 helps choose the setting it is scored with. The setting to ship is the one best on all folds.
 Writes ``training/cv/<config>/summary.json``; while folds are missing the summary is marked
 ``partial`` and must go elsewhere (``--out``): a folds folder's summary.json only ever covers all folds.
+An ensemble config (``ensemble_of``: ``recipes``) is scored on the mean of its recipes' out-of-fold
+probabilities, case by case; its summary goes to ``training/cv/<ensemble config>/summary.json``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import numpy as np
 from .cv_scores import case_scores, settings
 from .data import load_cached
 from .folds import N_FOLDS, dataset_group
+from .recipes import combined_records, mean_probabilities, recipes
 from .train import HERE, candidate_spec
 
 
@@ -64,12 +67,11 @@ def by_subset(values: np.ndarray, keys: list, names: list[str]) -> dict:
     return {**parts, "sd_of_means": spread}
 
 
-def load_scores(args, dataset: str, spec, cases: list[tuple[int, str]], oof_dir: Path, candidates) -> np.ndarray:
-    """cases x settings x channels Dice."""
+def load_scores(args, dataset: str, spec, cases: list[tuple[int, str]], oof_dirs: list[Path], candidates) -> np.ndarray:
+    """cases x settings x channels Dice (of the mean of the recipes' out-of-fold probabilities)."""
     scores = []
     for fold, case in cases:
-        with np.load(oof_dir / f"{case}.npz") as f:
-            prob = {k: f[k] for k in ("prob", "prob_tta")}
+        prob = mean_probabilities(case, oof_dirs)
         label = load_cached(args.cache / dataset / f"{case}.npz", dataset)["label"].astype(bool)
         truth = label if dataset == "brats" else label[None]
         scores.append(case_scores(prob, truth, spec, candidates))
@@ -95,11 +97,17 @@ def main(argv=None) -> int:
     cfg = json.loads(args.config.read_text())
     dataset, name = cfg["dataset"], args.config.stem
     spec = candidate_spec(cfg)
-    cv_dir = args.cv_dir or HERE / "cv" / name
-    oof_dir = args.oof_dir or HERE.parent / "runs" / name / "oof"
-    records = {int(p.stem[4:]): json.loads(p.read_text()) for p in sorted(cv_dir.glob("fold[0-9].json"))}
+    names = recipes(cfg, args.config)  # an ensemble config: the training recipes whose folds it averages
+    if len(names) > 1 and (args.cv_dir or args.oof_dir):
+        print("error: --cv-dir/--oof-dir point at one recipe's folds; an ensemble config reads each recipe's own",
+              file=sys.stderr)
+        return 1
+    cv_dir = args.cv_dir or HERE / "cv" / name  # where the summary goes
+    cv_dirs = [args.cv_dir or HERE / "cv" / n for n in names]
+    oof_dirs = [args.oof_dir or HERE.parent / "runs" / n / "oof" for n in names]
+    records = combined_records(names, cv_dirs)
     if not records:
-        print(f"error: no finished fold in {cv_dir}", file=sys.stderr)
+        print(f"error: no finished fold in {cv_dirs[0]}", file=sys.stderr)
         return 1
     partial = sorted(records) != list(range(N_FOLDS))
     out = args.out or cv_dir / "summary.json"
@@ -109,11 +117,12 @@ def main(argv=None) -> int:
               f"{out}, where the shipped one lives - give --out (e.g. /tmp/{name}-partial.json)", file=sys.stderr)
         return 1
     cases = [(fold, r["case"]) for fold, rec in sorted(records.items()) for r in rec["out_of_fold"]["per_case"]]
-    missing = [c for _, c in cases if not (oof_dir / f"{c}.npz").exists()]
-    if missing:
-        print(f"error: out-of-fold probabilities missing for {missing[:3]} in {oof_dir}; rerun the folds' "
-              "final scoring or point --oof-dir at them", file=sys.stderr)
-        return 1
+    for oof_dir in oof_dirs:
+        missing = [c for _, c in cases if not (oof_dir / f"{c}.npz").exists()]
+        if missing:
+            print(f"error: out-of-fold probabilities missing for {missing[:3]} in {oof_dir}; rerun the folds' "
+                  "final scoring (python -m training.oof) or point --oof-dir at them", file=sys.stderr)
+            return 1
     candidates = settings(dataset)
     shipped = {"tta": False, "threshold": spec.threshold, "min_component_fraction": spec.min_component_fraction}
     if dataset == "brats":
@@ -123,15 +132,18 @@ def main(argv=None) -> int:
               "the 'plain' baseline must be one of its settings", file=sys.stderr)
         return 1
     channels = list(spec.out_channels) if dataset == "brats" else ["tumour"]
-    scores = load_scores(args, dataset, spec, cases, oof_dir, candidates)
+    scores = load_scores(args, dataset, spec, cases, oof_dirs, candidates)
     summary = summarise_choices(scores, cases, candidates, candidates.index(shipped), channels, dataset, args.tta)
-    summary = {"config": name, "folds_finished": sorted(records), "partial": partial,
+    summary = {"config": name, **({"ensemble_of": names} if len(names) > 1 else {}),
+               "folds_finished": sorted(records), "partial": partial,
                **({"partial_note": f"only folds {sorted(records)} of {N_FOLDS}: not the shipped cross-validation"}
                   if partial else {}),
                "cases": len(cases), **summary,
                "command": f"python -m training.crossval --config {args.config} --tta {args.tta}"}
     summary["definition"] = (
-        "per patient volume Dice of out-of-fold predictions" + (", BraTS regions as the written labels give them "
+        "per patient volume Dice of out-of-fold predictions" + (
+        f" (mean probability of the {len(names)} recipes' fold networks that never saw the case)" if len(names) > 1
+        else "") + (", BraTS regions as the written labels give them "
         "(ET inside TC inside WT)" if dataset == "brats" else "") + "; 'nested': each fold's cases post-processed "
         "with the setting best on the other folds' cases; 'plain': final-epoch weights, no TTA, the registry's "
         f"post-processing {json.dumps({k: v for k, v in shipped.items() if k != 'tta'})}")

@@ -66,8 +66,8 @@ def main(argv=None) -> int:
     card = spec.card()
     if spec.members > 1 or "validation" not in card:
         # a fold ensemble has no held-out split: every pool case trained all members but one
-        print(f"error: {spec.name} is a {spec.members}-fold ensemble; every case in {FOLDS_FILE.name} trained "
-              f"{spec.members - 1} of its members, so its accuracy is the out-of-fold cross-validation in its card "
+        print(f"error: {spec.name} is an ensemble of {spec.members} fold networks; every case in {FOLDS_FILE.name} "
+              "trained most of its members, so its accuracy is the out-of-fold cross-validation in its card "
               "(python -m training.crossval), not a re-measure here", file=sys.stderr)
         return 1
     cfg = {**DEFAULTS, **card["training"]["config"]}

@@ -31,7 +31,7 @@ import torch.distributed as dist
 
 from napari_brainseg.engine.device import autocast
 from napari_brainseg.engine.metrics import dice_per_channel, hd95_per_channel, overlap_metrics
-from napari_brainseg.engine.preprocess import postprocess, stack_neighbours
+from napari_brainseg.engine.preprocess import postprocess, stack_neighbours, stacked_channel_names
 from napari_brainseg.engine.registry import ModelSpec, build_network, get_spec, sha256_of
 from napari_brainseg.engine.window import predict_slices, predict_volume
 
@@ -98,8 +98,7 @@ def candidate_spec(cfg: dict) -> ModelSpec:
     if spec.spatial_dims == 3 and "patch" in cfg:
         changes["patch_size"] = tuple(cfg["patch"])
     if cfg.get("context"):
-        offsets = range(-cfg["context"], cfg["context"] + 1)
-        changes["in_channels"] = tuple(f"{c} z{d:+d}" if d else c for d in offsets for c in spec.in_channels)
+        changes["in_channels"] = stacked_channel_names(spec.in_channels, cfg["context"])
     return dataclasses.replace(spec, **changes) if changes else spec
 
 

@@ -126,6 +126,11 @@ def reorient(volume: np.ndarray, affine: np.ndarray, axcodes: str) -> tuple[np.n
     return np.ascontiguousarray(np.moveaxis(out, (1, 2, 3), (3, 2, 1))), new_affine
 
 
+def stacked_channel_names(channels: tuple[str, ...], context: int) -> tuple[str, ...]:
+    """The names of ``stack_neighbours``' channels, e.g. "FLAIR z-1", "FLAIR", "FLAIR z+1"."""
+    return tuple(f"{c} z{d:+d}" if d else c for d in range(-context, context + 1) for c in channels)
+
+
 def stack_neighbours(slices: np.ndarray, context: int) -> np.ndarray:
     """(Z, C, H, W) -> (Z, C * (2 * context + 1), H, W): each slice with its ``context`` neighbours on
     either side as extra channels (2.5D input), ordered slice z-context .. z+context, channels within.

@@ -58,6 +58,23 @@ class ModelSpec:
     # flip TTA in the default (accurate) setting, where out-of-fold cross-validation says it helps;
     # the fast setting never uses it
     tta: bool = False
+    # 2D models: how many neighbouring slices either side each ensemble member sees as extra input
+    # channels (2.5D, ``preprocess.stack_neighbours``); empty: every member sees its slice alone
+    member_contexts: tuple[int, ...] = ()
+
+    @property
+    def context(self) -> int:
+        """Neighbouring slices either side in the input the model is given (its widest member's)."""
+        return max(self.member_contexts, default=0)
+
+    def member_context(self, index: int) -> int:
+        return self.member_contexts[index] if self.member_contexts else 0
+
+    def channel_window(self, index: int) -> tuple[int, int] | None:
+        """The input channels member ``index`` reads, (start, stop), when it sees fewer neighbouring
+        slices than the input carries; None when it reads them all."""
+        extra, per_slice = self.context - self.member_context(index), len(self.in_channels)
+        return (extra * per_slice, (2 * self.context + 1 - extra) * per_slice) if extra else None
 
     @property
     def weights_path(self) -> Path:
@@ -87,7 +104,7 @@ MODELS: dict[str, ModelSpec] = {
     for spec in (
         ModelSpec(
             name=LGG_MODEL,
-            title="2D U-Net, 5-fold ensemble, LGG FLAIR abnormality (kaggle_3m slices)",
+            title="2D U-Nets, 10-network ensemble (2.5D and 2D recipes, 5 folds each), LGG FLAIR abnormality (kaggle_3m slices)",
             spatial_dims=2,
             in_channels=CHANNELS,
             out_channels=("tumour",),
@@ -96,12 +113,15 @@ MODELS: dict[str, ModelSpec] = {
             network=dict(channels=(16, 32, 64, 128, 256), strides=(2, 2, 2, 2), num_res_units=2, norm="batch"),
             patch_size=(256, 256),
             plane_size=(256, 256),  # kaggle_3m slices; other sizes are resized to it and back
-            # chosen on out-of-fold predictions of the five folds (training/cv/lgg-unet2d-cv/summary.json:
-            # flip TTA, threshold 0.4, cleanup 0.3 best on every fold's complement; nested Dice 0.825)
-            threshold=0.4,
+            # training/configs/lgg-unet2d-mix.json: the five folds of lgg-unet25d-p128-cv (members 0-4, the slice
+            # and one neighbour either side) then those of lgg-unet2d-cv (members 5-9, the slice alone).
+            # Chosen on the mean of the two recipes' out-of-fold predictions (training/cv/lgg-unet2d-mix/
+            # summary.json, --tta off): threshold 0.5, cleanup 0.3 best on every fold's complement, nested Dice
+            # 0.835 (each recipe alone 0.828 / 0.825); flip TTA adds nothing nested (0.835) for 3x the time.
+            threshold=0.5,
             min_component_fraction=0.3,
-            tta=True,
-            members=5,  # training/configs/lgg-unet2d-cv.json folds 0-4 (python -m training.ensemble)
+            members=10,
+            member_contexts=(1, 1, 1, 1, 1, 0, 0, 0, 0, 0),
             batch_size=16,
         ),
         ModelSpec(
@@ -143,12 +163,13 @@ def model_for(case_kind: CaseKind | str) -> str:
     return next(spec.name for spec in MODELS.values() if spec.case_kind == case_kind)
 
 
-def build_network(spec: ModelSpec) -> torch.nn.Module:
+def build_network(spec: ModelSpec, member: int = 0) -> torch.nn.Module:
+    """Network ``member`` of ``spec`` (untrained): one channel per input channel of each slice it sees."""
     from monai.networks.nets import UNet
 
     return UNet(
         spatial_dims=spec.spatial_dims,
-        in_channels=len(spec.in_channels),
+        in_channels=len(spec.in_channels) * (2 * spec.member_context(member) + 1),
         out_channels=len(spec.out_channels),
         **spec.network,
     )
@@ -173,7 +194,8 @@ def build_ensemble(spec: ModelSpec, members: int | None = None) -> torch.nn.Modu
         return build_network(spec)
     from .ensemble import MeanProbabilityEnsemble
 
-    return MeanProbabilityEnsemble([build_network(spec) for _ in range(count)])
+    return MeanProbabilityEnsemble([build_network(spec, i) for i in range(count)],
+                                   [spec.channel_window(i) for i in range(count)])
 
 
 def sha256_of(path: Path) -> str:
@@ -245,4 +267,8 @@ def _network(name: str, device: str, path_str: str, mtime: float, members: int) 
         raise BrainsegInputError(
             f"model {name}: {path.name} does not fit the {spec.title} network ({detail.rstrip(':')}); reinstall the package"
         ) from None
+    if members == 1 and spec.channel_window(0):  # member 0 alone, given the widest member's input
+        from .ensemble import ChannelWindow
+
+        net = ChannelWindow(net, *spec.channel_window(0))
     return net.to(device).eval()

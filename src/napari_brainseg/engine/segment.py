@@ -23,7 +23,7 @@ from .foreground import zero_background
 from .input_checks import brain_warnings, channel_warnings, spacing_warnings
 from .inputs import from_case, normalise_convention, prepare_input
 from .model_grid import to_model_grid, to_model_plane, voxel_spacing
-from .preprocess import postprocess, preprocess_brats, preprocess_lgg, uncrop
+from .preprocess import postprocess, preprocess_brats, preprocess_lgg, stack_neighbours, uncrop
 from .registry import BRATS_MODEL, MODELS, ModelSpec, get_spec, load_model, model_for
 from .result import SegmentationResult
 from .skull_strip import strip_skull
@@ -36,7 +36,7 @@ def _forward(spec: ModelSpec, x: np.ndarray, device: torch.device, sw_batch: int
              members: int, member: int | None = None, amp: bool = True):
     net = load_model(spec.name, device, members)
     if member is not None and members > 1:
-        net = net[member]  # one network of the ensemble (MeanProbabilityEnsemble is a ModuleList)
+        net = net.member(member)  # one network of the ensemble, reading its own input channels
     if spec.spatial_dims == 3:
         return predict_volume(
             net, x, device, spec.patch_size, sw_batch_size=sw_batch, overlap=spec.sw_overlap, tta=tta, amp=amp,
@@ -211,7 +211,8 @@ def segment(
         messages += plane.describe()
         if skull_strip == "on":
             messages.append(f"skull-stripping is for 3D models only: {model} was trained on unstripped slices")
-        x = preprocess_lgg(on_plane)  # NaN/Inf become background in the shared normalisation
+        # NaN/Inf become background in the shared normalisation; 2.5D members see neighbouring slices
+        x = stack_neighbours(preprocess_lgg(on_plane), spec.context)
         prob_slices, used, members = _probabilities(
             spec, x, dev, tta, uncertainty, progress, should_stop, messages, networks
         )
