@@ -92,14 +92,15 @@ def run_paths(args, spec: ModelSpec) -> RunPaths:
 def candidate_spec(cfg: dict) -> ModelSpec:
     """The registry's model, with what a training config changes (network, patch, 2.5D context)."""
     spec = get_spec(cfg["model"])
-    changes = {}
+    # a config trains one network, its input named in full (in_channels), not the shipped ensemble's members
+    changes = {"member_contexts": ()}
     if "network" in cfg:
         changes["network"] = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg["network"].items()}
     if spec.spatial_dims == 3 and "patch" in cfg:
         changes["patch_size"] = tuple(cfg["patch"])
     if cfg.get("context"):
         changes["in_channels"] = stacked_channel_names(spec.in_channels, cfg["context"])
-    return dataclasses.replace(spec, **changes) if changes else spec
+    return dataclasses.replace(spec, **changes)
 
 
 def setup_distributed() -> tuple[int, int]:
