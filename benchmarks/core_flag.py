@@ -4,7 +4,7 @@
 
 Reads the out-of-fold per-case scores of ``benchmarks.uncertainty`` (``results/uncertainty_brats_cv.json``:
 one fold network x identity and one flip per axis on the cases its fold held out; LGG:
-``results/uncertainty.json``) and writes ``results/core_flag.json``. No network runs, so it takes a
+``results/uncertainty_lgg_mix.json``, the fold network of each of the shipped ensemble's two recipes x flips) and writes ``results/core_flag.json``. No network runs, so it takes a
 second and can be rerun whenever a fold is added to those files.
 
 Discipline: the score and its threshold are chosen on the folds in ``--choose`` only (default 0 and 2)
@@ -138,7 +138,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--choose", default="0,2", help="folds to choose the score and threshold on (default 0,2)")
     parser.add_argument("--brats", type=Path, default=RESULTS / "uncertainty_brats_cv.json")
-    parser.add_argument("--lgg", type=Path, default=RESULTS / "uncertainty.json")
+    # the shipped LGG ensemble's recipes: each case's two out-of-fold networks under every flip
+    parser.add_argument("--lgg", type=Path, default=RESULTS / "uncertainty_lgg_mix.json")
     parser.add_argument("--output", type=Path, default=RESULTS / "core_flag.json")
     args = parser.parse_args(argv)
     result = run(args)

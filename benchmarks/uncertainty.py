@@ -8,7 +8,8 @@ Dice) are among the 10 % the score ranks least confident.
     python -m benchmarks.uncertainty --unseen       # BraTS: shipped brats-unet3d on the cases it never saw
     python -m benchmarks.uncertainty --cv-dir training/cv/brats-unet3d-cv   # BraTS folds (uncertainty_brats.py)
 
-Each finished fold k (``<cv-dir>/fold<k>.pt``, default the lgg-unet2d-cv campaign) is run on the
+Each finished fold k (``<cv-dir>/fold<k>.pt``, default the lgg-unet2d-cv campaign; for an ensemble
+config such as ``training/cv/lgg-unet2d-mix``, fold k of each of its recipes) is run on the
 held-out patients its record names (``fold<k>.json``: ``held_out_cases``, checked to be the fold of
 training/folds.json and disjoint from its ``train_cases``), built exactly as trained from the config
 the folder is named after (``training/configs/<cv-dir name>.json``, ``training.train.candidate_spec``/
@@ -42,15 +43,18 @@ def held_out_patients(record: dict, fold_patients: list[str], k: int) -> list[st
     return held_out
 
 
-def case_scores(net, case, spec, cfg, device) -> dict:
+def case_scores(networks, case, spec, device) -> dict:
+    """``networks``: (net, its spec, its training config) - one, or one per recipe of an ensemble
+    config - each run as trained (its own 2.5D context) under every flip; ``spec``: the post-processing."""
     from napari_brainseg.engine.metrics import overlap_metrics
     from napari_brainseg.engine.preprocess import postprocess
     from napari_brainseg.engine.uncertainty import flip_members
     from training.train import predict_case
 
     # cached LGG image (Z, C, H, W) -> probabilities (K, Z, H, W): flip H and W on both sides
-    members = flip_members(lambda image: predict_case(net, {**case, "image": image}, spec, cfg, device),
-                           case["image"], in_axes=(2, 3), out_axes=(2, 3))
+    predicts = [lambda image, n=n, s=s, c=c: predict_case(n, {**case, "image": image}, s, c, device)
+                for n, s, c in networks]
+    members = flip_members(predicts, case["image"], in_axes=(2, 3), out_axes=(2, 3))
     mean = members.mean
     pred = postprocess(mean, spec)[0]
     truth = case["label"].astype(bool)
@@ -97,36 +101,46 @@ def run(args) -> dict:
 
     torch.set_num_threads(args.threads)
     device = torch.device("cpu")
-    groups = []  # (label, net, spec, cfg, patients)
+    groups = []  # (label, [(net, its spec, its config)], post-processing spec, patients)
     if args.shipped:
         spec = get_spec("lgg-unet2d")
         split = json.loads((REPO / "training" / "split.json").read_text())
-        groups.append(("lgg-unet2d (shipped), round-1 validation split", load_model(spec.name), spec,
-                       {"context": 0, "amp": True}, split["lgg"]["val"]))
+        groups.append(("lgg-unet2d (shipped), round-1 validation split", [(load_model(spec.name), spec,
+                       {"context": 0, "amp": True})], spec, split["lgg"]["val"]))
     else:
+        from training.recipes import recipe_config, recipes
         from training.train import DEFAULTS
 
         config = args.config or REPO / "training" / "configs" / f"{args.cv_dir.name}.json"
         cfg = {**DEFAULTS, **json.loads(config.read_text())}
-        spec = candidate_spec(cfg)
+        spec = candidate_spec(cfg)  # post-processing; an ensemble config's is the registry's
+        # an ensemble config (ensemble_of): fold k of every recipe, their members pooled
+        names = recipes(cfg, config)
+        sources = ([(args.cv_dir, cfg)] if len(names) == 1 else
+                   [(REPO / "training" / "cv" / n, {**DEFAULTS, **recipe_config(n)}) for n in names])
         folds = json.loads((REPO / "training" / "folds.json").read_text())[cfg["dataset"]]["folds"]
         wanted = [int(k) for k in args.folds.split(",")] if args.folds else range(len(folds))
         for k in wanted:
-            weights, record = args.cv_dir / f"fold{k}.pt", args.cv_dir / f"fold{k}.json"
-            if weights.is_file() and record.is_file():
+            networks, patients = [], None
+            for cv_dir, recipe_cfg in sources:
+                weights, record = cv_dir / f"fold{k}.pt", cv_dir / f"fold{k}.json"
+                if not (weights.is_file() and record.is_file()):
+                    print(f"fold {k}: {weights} not there yet, skipped", file=sys.stderr)
+                    break
                 patients = held_out_patients(json.loads(record.read_text()), folds[k], k)
-                groups.append((f"fold {k} (out-of-fold)", load_fold_net(weights, spec), spec, cfg, patients))
+                recipe_spec = candidate_spec(recipe_cfg)
+                networks.append((load_fold_net(weights, recipe_spec), recipe_spec, recipe_cfg))
             else:
-                print(f"fold {k}: {weights} not there yet, skipped", file=sys.stderr)
+                groups.append((f"fold {k} (out-of-fold)", networks, spec, patients))
     rows = []
     if args.keep and args.output.is_file():  # folds measured before (same code), not recomputed
         fresh = {label for label, *_ in groups}
         rows = [r for r in json.loads(args.output.read_text())["per_case"] if r["group"] not in fresh]
-    for label, net, spec, cfg, patients in groups:
+    for label, networks, spec, patients in groups:
         for name in patients:
             started = time.perf_counter()
             case = load_cached(args.cache / f"{name}.npz", "lgg")
-            row = {"group": label, **case_scores(net, case, spec, cfg, device)}
+            row = {"group": label, **case_scores(networks, case, spec, device)}
             rows.append(row)
             print(f"{label}: {name}: dice {row['dice']:.3f} confidence {row['confidence']:.3f} "
                   f"({time.perf_counter() - started:.1f} s)", file=sys.stderr)

@@ -41,7 +41,7 @@ def test_flag_rule_on_member_stats():
 
 
 def test_flag_wording_columns_and_record():
-    raised, calm = CheckFlag("TC", 0.42, 0.75), CheckFlag("tumour", 0.912, 0.77)
+    raised, calm = CheckFlag("TC", 0.42, 0.75), CheckFlag("tumour", 0.912, 0.77)  # any threshold
     assert raised.line().startswith("Check the tumour core: the model's own expected core Dice is 0.42 (below 0.75")
     assert raised.summary() == "check the tumour core (expected core Dice 0.42, below 0.75)"
     assert calm.summary() == "expected Dice 0.912" and "Check" not in calm.line() and "0.77" in calm.line()
