@@ -98,6 +98,28 @@ def test_resumed_run_matches_uninterrupted_run(lgg_cache, tmp_path):
     assert all(torch.equal(whole[k], resumed["model"][k]) for k in whole)
 
 
+def test_compacted_checkpoint_resumes_close_to_the_full_one(lgg_cache, tmp_path):
+    """training.compact halves a checkpoint for committing; the trainer resumes from it as it is, and
+    the run ends within rounding of the uninterrupted one (not bit-identical: that is the full checkpoint)."""
+    from training import compact
+
+    whole = train(lgg_cache, tmp_path / "whole", "--no-resume")["model"]
+    train(lgg_cache, tmp_path / "split", "--no-resume", "--max-minutes", "0")  # stops after epoch 1
+    checkpoint = tmp_path / "split" / "ck.pt"
+    full_size = checkpoint.stat().st_size
+    assert compact.main([str(checkpoint)]) == 0
+    assert checkpoint.stat().st_size < 0.6 * full_size
+    small = torch.load(checkpoint, weights_only=True)
+    assert "compacted" in small and all(v.dtype == torch.float16 for v in small["model"].values() if v.is_floating_point())
+    resumed = train(lgg_cache, tmp_path / "split")
+    assert resumed["state"]["epoch"] == 2 and "compacted" not in resumed  # the next save is a full one again
+    weights = [k for k, v in whole.items() if v.is_floating_point() and v.dim() > 1]
+    assert all(torch.allclose(whole[k], resumed["model"][k], rtol=0.02, atol=2e-3) for k in weights)
+    assert any(not torch.equal(whole[k], resumed["model"][k]) for k in weights)
+    (tmp_path / "other.pt").write_bytes(b"not a checkpoint")
+    assert compact.main([str(tmp_path / "other.pt")]) == 1
+
+
 def test_torchrun_with_two_cpu_processes(lgg_cache, tmp_path):
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     ckpt = train(lgg_cache, tmp_path, "--no-resume", launcher=launcher)
