@@ -6,8 +6,11 @@ into a temporary folder with the data set's own ``unpack.sh``.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,11 +20,53 @@ import pytest
 # (qtpy falls back to another installed binding when PyQt6 is absent).
 os.environ.setdefault("QT_API", "pyqt6")
 
+# napari saves its settings (reset by every `make_napari_viewer`) to one file per environment under
+# ~/.config/napari, rewritten in place: parallel workers (pytest-xdist) would read each other's half-written
+# files, and a developer's own settings would be overwritten. Each test process gets its own file instead
+# (NAPARI_CONFIG, read when napari.settings is first imported - never before this conftest; the CLI and
+# benchmark processes the tests start inherit it).
+_NAPARI_SETTINGS = Path(tempfile.mkdtemp(prefix="brainseg-tests-napari-"))
+os.environ["NAPARI_CONFIG"] = str(_NAPARI_SETTINGS / "settings.yaml")
+atexit.register(shutil.rmtree, _NAPARI_SETTINGS, ignore_errors=True)
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("BRAINSEG_DATA") or REPO.parent / "shared" / "data")
 BRATS18_CASE = "Brats18_2013_20_1"
 BRATS23_CASE = "BraTS-GLI-00001-000"
 LGG_PATIENT = "TCGA_CS_4941_19960909"  # 23 slices: enough to test that slice 10 follows 9
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto`` (scripts/test.sh passes it): one pytest-xdist worker per CPU this process may run on.
+
+    ``os.sched_getaffinity`` follows taskset and a container's cpuset; xdist's own count (psutil's physical
+    cores) does not. A run that names test files or node ids, or selects with ``-k``, stays in this process
+    (0 workers): each worker would import napari and torch and collect the tests again, which costs more
+    than a few tests gain. ``-n N`` always gives N workers.
+    """
+    named = config.args_source == pytest.Config.ArgsSource.ARGS and any(
+        "::" in arg or (config.invocation_params.dir / arg).is_file() for arg in config.args
+    )
+    if named or config.option.keyword:
+        return 0
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's worker reads the groups
+def pytest_collection_modifyitems(config, items):
+    """Under ``--dist loadgroup`` (scripts/test.sh) each test goes to whichever worker is free, except
+    the tests that share a module-scoped fixture (or a class-scoped one): they form one group per module
+    and run on one worker, so the fixture is built once and what it wrote stays where they look. Session
+    fixtures are built once per worker, each in its own temporary folder."""
+    if getattr(config.option, "dist", "no") != "loadgroup":
+        return
+    for item in items:
+        if item.get_closest_marker("xdist_group"):
+            continue
+        info = getattr(item, "_fixtureinfo", None)  # pytest's own record of the fixtures a test uses
+        scopes = {d.scope for defs in info.name2fixturedefs.values() for d in defs} if info else {"module"}
+        if scopes & {"module", "class"}:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
 
 
 @pytest.fixture(scope="session")
