@@ -29,6 +29,14 @@ _NAPARI_SETTINGS = Path(tempfile.mkdtemp(prefix="brainseg-tests-napari-"))
 os.environ["NAPARI_CONFIG"] = str(_NAPARI_SETTINGS / "settings.yaml")
 atexit.register(shutil.rmtree, _NAPARI_SETTINGS, ignore_errors=True)
 
+# Under pytest-xdist each worker gets its share of the CPUs for torch's (OpenMP) threads, and the CLI,
+# training and benchmark processes it starts inherit that: N workers each running torch on all N CPUs
+# spin-wait on each other's threads (measured: twice the CPU time for the same tests). Set before torch is
+# imported (nothing before this conftest imports it); an OMP_NUM_THREADS already set is kept.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    _cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, _cpus // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))))
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("BRAINSEG_DATA") or REPO.parent / "shared" / "data")
 BRATS18_CASE = "Brats18_2013_20_1"
