@@ -31,7 +31,7 @@ atexit.register(shutil.rmtree, _NAPARI_SETTINGS, ignore_errors=True)
 
 # Under pytest-xdist each worker gets its share of the CPUs for torch's (OpenMP) threads, and the CLI,
 # training and benchmark processes it starts inherit that: N workers each running torch on all N CPUs
-# spin-wait on each other's threads (measured: twice the CPU time for the same tests). Set before torch is
+# spin-wait on each other's threads (measured on 2 CPUs: 1.7 times the CPU time for the suite). Set before torch is
 # imported (nothing before this conftest imports it); an OMP_NUM_THREADS already set is kept.
 if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
     _cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
