@@ -74,8 +74,10 @@ def test_segmentation_from_python(readme_folder):
     assert lgg.patient_id == LGG_VAL_PATIENT and ns["mask"].shape == lgg.image.shape[:3]
     assert set(np.unique(ns["mask"])) <= {0, 1}
     assert_matches_card("lgg-unet2d", LGG_VAL_PATIENT, lgg_dice(ns["mask"], lgg.mask))
-    sure = ns["sure"]  # the same labels (its members' mean is the TTA prediction), with the flag beside the confidence
-    np.testing.assert_array_equal(sure.labels, ns["mask"])
+    # uncertainty runs every network under every flip, so its labels are the flip-TTA prediction; the default
+    # has no TTA (cross-validation found it adds nothing for this ensemble), so only edge voxels may differ
+    sure = ns["sure"]
+    assert lgg_dice(sure.labels, ns["mask"])["dice"] > 0.99
     assert sure.check.region == "tumour" and sure.check.expected_dice == sure.expected_dice["tumour"]
 
 

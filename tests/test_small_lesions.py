@@ -65,7 +65,7 @@ def test_widget_job_keeps_small_lesions(phantom):
     images = [layer for layer in layers if isinstance(layer, Image)]
     (case,) = cases_of(images)
     job = collect_job(MODEL, pick_brats(images, case), pick_lgg(images, case), layers, device="cpu", tta=False,
-                      fast=True, settings={"keep_small_lesions": True})  # fast: one network finds them too
+                      fast=False, settings={"keep_small_lesions": True})  # the 2.5D fold network of fast misses one
     result, layer = compute(job, lambda done, total: None, lambda: False)
     _, *satellites = _lesions(phantom.mask)
     assert result.settings["keep_small_lesions"] is True
