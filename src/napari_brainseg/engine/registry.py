@@ -117,7 +117,7 @@ MODELS: dict[str, ModelSpec] = {
             # and one neighbour either side) then those of lgg-unet2d-cv (members 5-9, the slice alone).
             # Chosen on the mean of the two recipes' out-of-fold predictions (training/cv/lgg-unet2d-mix/
             # summary.json, --tta off): threshold 0.5, cleanup 0.3 best on every fold's complement, nested Dice
-            # 0.835 (each recipe alone 0.828 / 0.825); flip TTA adds nothing nested (0.835) for 3x the time.
+            # 0.836 (each recipe alone 0.828 / 0.825); flip TTA adds nothing nested (0.835) for 3x the time.
             threshold=0.5,
             min_component_fraction=0.3,
             members=10,
