@@ -142,8 +142,9 @@ def test_an_ensemble_of_recipes_needs_the_same_folds_and_held_out_cases(tmp_path
     with pytest.raises(SystemExit, match="fold 1 of b held out other cases"):
         combined_records(["a", "b"], list(dirs.values()))
     (dirs["b"] / "fold1.json").write_text(json.dumps({"held_out_cases": ["z"]}))
-    assert combined_records(["a", "b"], list(dirs.values())) == {0: {"held_out_cases": ["x", "y"]},
-                                                               1: {"held_out_cases": ["z"]}}
+    a, b = combined_records(["a", "b"], list(dirs.values()))
+    assert a == {0: {"held_out_cases": ["x", "y"]}, 1: {"held_out_cases": ["z"]}}
+    assert b == {0: {"held_out_cases": ["y", "x"]}, 1: {"held_out_cases": ["z"]}}
 
 
 def test_an_ensemble_of_recipes_is_scored_on_the_mean_of_their_probabilities(tmp_path):

@@ -105,7 +105,7 @@ def main(argv=None) -> int:
     cv_dir = args.cv_dir or HERE / "cv" / name  # where the summary goes
     cv_dirs = [args.cv_dir or HERE / "cv" / n for n in names]
     oof_dirs = [args.oof_dir or HERE.parent / "runs" / n / "oof" for n in names]
-    records = combined_records(names, cv_dirs)
+    records = combined_records(names, cv_dirs)[0]  # the folds and cases, the same for every recipe
     if not records:
         print(f"error: no finished fold in {cv_dirs[0]}", file=sys.stderr)
         return 1

@@ -43,7 +43,7 @@ from napari_brainseg.engine import registry
 from .candidate import ensemble_spec, installed, registry_changes, save_spec
 from .export import INTENDED_USE, TERMS, postprocessing_text
 from .folds import N_FOLDS
-from .recipes import combined_records, fold_records, recipe_config, recipes
+from .recipes import combined_records, recipe_config, recipes
 from .train import HERE
 
 # the cross-validation pool goes beyond the round-1 model's data (training/folds.json)
@@ -83,18 +83,18 @@ def reference_outputs(model: str, folders: list[Path]) -> list[dict]:
     return rows
 
 
-def card_of(spec, cfg, config_path: Path, recipes: list[tuple[str, dict, dict]], order: list[int], summary: dict,
+def card_of(spec, cfg, config_path: Path, sources: list[tuple[str, dict, dict]], order: list[int], summary: dict,
             digest: str) -> dict:
-    """``spec``: the registry's spec of the shipped ensemble; ``recipes``: (name, training config, fold
-    records) whose folds ``order`` are its members, recipe by recipe (member 0: the first's ``order[0]``)."""
+    """``spec``: the registry's spec of the shipped ensemble; ``sources``: (recipe name, training config,
+    fold records) whose folds ``order`` are its members, recipe by recipe (member 0: the first's ``order[0]``)."""
     cv_keys = ("definition", "partial_note", "nested", "plain", "per_fold_nested_mean", "per_fold_nested",
                "per_fold_plain", "per_group_nested", "per_group_plain", "chosen_per_fold", "to_ship", "per_case",
                "command")
     tta = "flip TTA (identity and one flip per spatial axis)" if spec.tta else "no TTA"
-    records = recipes[0][2]
-    members = [(name, recipe_cfg, recs[fold], fold) for name, recipe_cfg, recs in recipes for fold in order]
-    several = len(recipes) > 1
-    what = (f"{len(order)} fold models of each of {len(recipes)} recipes ({', '.join(n for n, _, _ in recipes)})"
+    records = sources[0][2]
+    members = [(name, recipe_cfg, recs[fold], fold) for name, recipe_cfg, recs in sources for fold in order]
+    several = len(sources) > 1
+    what = (f"{len(order)} fold models of each of {len(sources)} recipes ({', '.join(n for n, _, _ in sources)})"
             if several else f"{len(order)} fold models")
     return {
         "name": spec.name,
@@ -127,7 +127,7 @@ def card_of(spec, cfg, config_path: Path, recipes: list[tuple[str, dict, dict]],
                                                       f"--fold K  (K = 0..{N_FOLDS - 1})",
                                             "config": recipe_cfg,
                                             "per_fold": {fold: r["training"] for fold, r in sorted(recs.items())}}
-                                     for name, recipe_cfg, recs in recipes}} if several else
+                                     for name, recipe_cfg, recs in sources}} if several else
                         {"command": f"python -m training.train --config {config_path} --fold K  (K = 0..{N_FOLDS - 1})",
                          "config": cfg, "per_fold": {fold: r["training"] for fold, r in sorted(records.items())}}),
                      "ensemble_command": f"python -m training.ensemble --config {config_path}"},
@@ -177,7 +177,8 @@ def main(argv=None) -> int:
         return 1
     cv_dir = args.cv_dir or HERE / "cv" / name
     cv_dirs = [args.cv_dir or HERE / "cv" / n for n in names]
-    records = combined_records(names, cv_dirs)
+    per_recipe = combined_records(names, cv_dirs)
+    records = per_recipe[0]  # the folds and cases, the same for every recipe
     summary_path = args.summary or cv_dir / "summary.json"
     dry = args.dry_run is not None
     if not records or not summary_path.is_file():
@@ -188,7 +189,7 @@ def main(argv=None) -> int:
         print(f"error: {summary_path} is over folds {summary['folds_finished']}, {cv_dir} has {sorted(records)}; "
               "rerun python -m training.crossval", file=sys.stderr)
         return 1
-    if summary.get("ensemble_of", names if len(names) > 1 else None) != (names if len(names) > 1 else None):
+    if summary.get("ensemble_of") != (names if len(names) > 1 else None):
         print(f"error: {summary_path} scores {summary.get('ensemble_of')}, not {names}; rerun python -m training.crossval "
               f"--config {args.config}", file=sys.stderr)
         return 1
@@ -206,7 +207,7 @@ def main(argv=None) -> int:
         print("error: an ensemble of recipes ships their five finished folds each (no --dry-run, --interim)",
               file=sys.stderr)
         return 1
-    sources = [(n, recipe_config(n) if len(names) > 1 else cfg, fold_records(d)) for n, d in zip(names, cv_dirs)]
+    sources = [(n, recipe_config(n) if len(names) > 1 else cfg, recs) for n, recs in zip(names, per_recipe)]
     wanted = ensemble_spec(spec, [(c, r) for _, c, r in sources], summary["to_ship"], len(order))
     changes = registry_changes(spec, wanted)
     if changes:

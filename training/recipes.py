@@ -41,9 +41,9 @@ def fold_records(cv_dir: Path) -> dict[int, dict]:
     return {int(p.stem[4:]): json.loads(p.read_text()) for p in sorted(Path(cv_dir).glob("fold[0-9].json"))}
 
 
-def combined_records(names: list[str], cv_dirs: list[Path]) -> dict[int, dict]:
-    """The first recipe's fold records, after checking that every recipe finished the same folds with
-    the same held-out cases (otherwise a case could be scored by a network that trained on it)."""
+def combined_records(names: list[str], cv_dirs: list[Path]) -> list[dict[int, dict]]:
+    """Each recipe's fold records, after checking that every recipe finished the same folds with the
+    same held-out cases (otherwise a case could be scored by a network that trained on it)."""
     per_recipe = [fold_records(d) for d in cv_dirs]
     first = per_recipe[0]
     for name, records in zip(names[1:], per_recipe[1:]):
@@ -53,7 +53,7 @@ def combined_records(names: list[str], cv_dirs: list[Path]) -> dict[int, dict]:
         for fold, record in records.items():
             if sorted(record["held_out_cases"]) != sorted(first[fold]["held_out_cases"]):
                 raise SystemExit(f"error: fold {fold} of {name} held out other cases than {names[0]}'s")
-    return first
+    return per_recipe
 
 
 def mean_probabilities(case: str, oof_dirs: list[Path]) -> dict[str, np.ndarray]:
