@@ -19,8 +19,9 @@ import tifffile
 import torch
 
 import napari_brainseg
-from napari_brainseg.conventions import convert_brats_labels
+from napari_brainseg.conventions import brats_regions_to_labels, convert_brats_labels
 from napari_brainseg.engine import segment as engine_segment
+from napari_brainseg.engine.preprocess import postprocess
 from napari_brainseg.engine.registry import get_spec
 from napari_brainseg.errors import BrainsegInputError
 from napari_brainseg.io.writer import write_labels
@@ -93,6 +94,12 @@ def test_brats_deterministic_conventions_and_probabilities(brats_crop):
     # same input, same model, bit-identical labels (only the ET value differs between conventions)
     np.testing.assert_array_equal(convert_brats_labels(second.labels, "brats2023", "brats2018"), first.labels)
     assert first.volumes_ml["enhancing tumour"] == pytest.approx((first.labels == 4).sum() / 1000)
+    # the labels are the registry's post-processing of the returned probabilities (threshold, cleanup,
+    # the core's hole filling), and the result says which
+    spec = get_spec("brats-unet3d")
+    regions = postprocess(first.probabilities, spec)
+    np.testing.assert_array_equal(brats_regions_to_labels(regions, "brats2018"), first.labels)
+    assert first.settings["core_hole_fill"] == spec.core_hole_fill and first.settings["threshold"] == spec.threshold
 
 
 @pytest.mark.parametrize(

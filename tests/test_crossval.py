@@ -164,3 +164,32 @@ def test_an_ensemble_of_recipes_is_scored_on_the_mean_of_their_probabilities(tmp
     assert recipes(json.loads(shipped.read_text()), shipped) == ["lgg-unet25d-p128-cv", "lgg-unet2d-cv"]
     with pytest.raises(SystemExit, match="not brats-unet3d"):
         recipes({"model": "brats-unet3d", "dataset": "brats", "ensemble_of": ["lgg-unet2d-cv"]}, tmp_path / "x.json")
+
+
+def test_core_hole_fill_makes_the_necrosis_an_enhancing_rim_encloses_core():
+    """postprocess: the network predicts the enhancing rim but misses the necrosis inside it. The rim
+    is open at its top and bottom (a tube), as real rims often are, so a 3D fill finds no cavity; the
+    plane-wise fill closes it in every axial slice, and the labels write it as necrosis (label 1)."""
+    import dataclasses
+
+    spec = dataclasses.replace(get_spec("brats-unet3d"), min_component_fraction=None, core_hole_fill=None)
+    tube = _box(8, 24)
+    necrosis = np.zeros(SHAPE, bool)
+    necrosis[8:24, 11:21, 11:21] = True  # the inside of a 3-voxel rim, open at both ends along axis 0
+    rim = tube & ~necrosis
+    prob = np.stack([np.where(rim, 0.2, 0.05), np.where(_box(4, 28), 0.9, 0.05), np.where(rim, 0.9, 0.05)])
+    prob = prob.astype(np.float32)
+    as_predicted = postprocess(prob, spec)
+    volume = postprocess(prob, dataclasses.replace(spec, core_hole_fill="volume"))
+    planes = postprocess(prob, dataclasses.replace(spec, core_hole_fill="planes"))
+    assert not as_predicted[0][necrosis].any() and not volume[0][necrosis].any()  # open in 3D: no cavity
+    assert planes[0][necrosis].all() and planes[0].sum() == tube.sum()  # the hole filled, nothing outside it
+    labels = brats_regions_to_labels(planes, "brats2018")
+    assert (labels[necrosis] == 1).all() and (labels[rim] == 4).all() and (labels[_box(4, 28) & ~tube] == 2).all()
+    # a closed cavity is filled either way, and a core without holes is left as it is
+    closed_prob = prob.copy()
+    closed_prob[2] = np.where(tube & ~_box(11, 21), 0.9, 0.05)
+    assert postprocess(closed_prob, dataclasses.replace(spec, core_hole_fill="volume"))[0][_box(11, 21)].all()
+    solid = postprocess(np.where(np.stack([tube, tube, tube]), 0.9, 0.05).astype(np.float32),
+                        dataclasses.replace(spec, core_hole_fill="planes"))
+    assert (solid[0] == tube).all()

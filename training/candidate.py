@@ -20,7 +20,7 @@ from napari_brainseg.engine import registry
 from napari_brainseg.engine.preprocess import stacked_channel_names
 
 # post-processing settings cross-validation chooses (training.cv_scores.GRID) that live in the registry
-CHOSEN = ("tta", "threshold", "min_component_fraction", "enhancing_min_voxels")
+CHOSEN = ("tta", "threshold", "min_component_fraction", "enhancing_min_voxels", "core_hole_fill")
 # what the folds' records fix: the network, the window their out-of-fold probabilities were made
 # with, and (2D) the neighbouring slices each member sees
 TRAINED = ("network", "patch_size", "sw_overlap", "member_contexts")

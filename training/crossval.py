@@ -4,7 +4,8 @@
 
 Reads the finished folds' records (``training/cv/<config>/fold<k>.json``) and their out-of-fold
 probabilities (``runs/<config>/oof/``). Each candidate setting (flip TTA, threshold, relative
-component cleanup, and for BraTS the enhancing-tumour small-volume rule) is scored on every
+component cleanup, and for BraTS the enhancing-tumour small-volume rule and the tumour core's hole
+filling) is scored on every
 out-of-fold case as the package's own ``postprocess`` and labels give it (``cv_scores``). The accuracy reported is *nested*: the
 cases of fold k are scored with the setting that did best on the other folds' cases, so no case
 helps choose the setting it is scored with. The setting to ship is the one best on all folds.
@@ -126,7 +127,7 @@ def main(argv=None) -> int:
     candidates = settings(dataset)
     shipped = {"tta": False, "threshold": spec.threshold, "min_component_fraction": spec.min_component_fraction}
     if dataset == "brats":
-        shipped["enhancing_min_voxels"] = spec.enhancing_min_voxels
+        shipped.update(enhancing_min_voxels=spec.enhancing_min_voxels, core_hole_fill=spec.core_hole_fill)
     if shipped not in candidates:
         print(f"error: the registry's post-processing {shipped} is not on the grid (training/cv_scores.py GRID); "
               "the 'plain' baseline must be one of its settings", file=sys.stderr)

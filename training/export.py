@@ -51,6 +51,10 @@ def postprocessing_text(spec) -> str:
                  "dropped per channel")
     if spec.enhancing_min_voxels:
         text += f"; enhancing tumour of fewer than {spec.enhancing_min_voxels} voxels relabelled as tumour core"
+    if spec.core_hole_fill == "planes":
+        text += "; holes the tumour core encloses in any 2D plane (axial, coronal, sagittal) filled as core"
+    elif spec.core_hole_fill:
+        text += "; cavities the tumour core encloses in 3D filled as core"
     if spec.label_convention != "lgg":
         text += "; nested regions TC/WT/ET converted to BraTS labels in the case's convention"
     return text

@@ -8,6 +8,8 @@ which cuts the voxels the 3D network has to process roughly in half.
 
 from __future__ import annotations
 
+from enum import Enum
+
 import numpy as np
 from monai.transforms import NormalizeIntensity
 from monai.transforms.utils import generate_spatial_bounding_box
@@ -92,8 +94,49 @@ def drop_small_components(mask: np.ndarray, min_fraction: float) -> np.ndarray:
     return np.isin(components, keep)
 
 
+class HoleFill(str, Enum):
+    """How ``postprocess`` fills holes in the predicted tumour core (``ModelSpec.core_hole_fill``)."""
+
+    VOLUME = "volume"  # cavities closed in 3D only
+    PLANES = "planes"  # holes of any 2D slice along any of the three axes (their union)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def fill_holes(mask: np.ndarray, how: HoleFill | str) -> np.ndarray:
+    """``mask`` with its holes filled: a 3D cavity (``volume``) or, with ``planes``, any region a
+    2D slice of the mask encloses, along each of the three axes. A necrotic core is enclosed by its
+    enhancing rim in most slices but often open in 3D (at the rim's top or bottom, or through a gap),
+    so the plane-wise fill recovers cores that a 3D fill leaves empty. Independent of the array's
+    orientation (every axis is treated alike), so it runs on any grid.
+    """
+    from scipy import ndimage
+
+    how = HoleFill(how)
+    mask = np.asarray(mask, dtype=bool)
+    if not mask.any():
+        return mask
+    # holes lie inside the mask's bounding box: fill there only (a BraTS core is ~1 % of the volume)
+    box = tuple(slice(int(i.min()), int(i.max()) + 1) for i in np.nonzero(mask))
+    inside = mask[box]
+    if how is HoleFill.VOLUME:
+        filled = ndimage.binary_fill_holes(inside)
+    else:
+        filled = inside.copy()
+        for axis in range(inside.ndim):
+            planes = np.moveaxis(inside, axis, 0)
+            out = np.moveaxis(filled, axis, 0)  # a view: writes land in ``filled``
+            for k, plane in enumerate(planes):
+                out[k] |= ndimage.binary_fill_holes(plane)
+    result = mask.copy()
+    result[box] = filled
+    return result
+
+
 def postprocess(prob: np.ndarray, spec) -> np.ndarray:
-    """(K, ...) sigmoid probabilities -> (K, ...) bool masks: the model's threshold, then its cleanup."""
+    """(K, ...) sigmoid probabilities -> (K, ...) bool masks: the model's threshold, its cleanup, then
+    (BraTS) the enhancing-tumour small-volume rule and the filling of holes in the tumour core."""
     masks = np.asarray(prob) > spec.threshold
     if spec.min_component_fraction:
         masks = np.stack([drop_small_components(m, spec.min_component_fraction) for m in masks])
@@ -104,6 +147,12 @@ def postprocess(prob: np.ndarray, spec) -> np.ndarray:
             if "TC" in spec.out_channels:
                 masks[spec.out_channels.index("TC")] |= masks[et]
             masks[et] = False
+    if spec.core_hole_fill and "TC" in spec.out_channels:
+        # the core as the labels write it (ET inside TC) with its holes filled: the enclosed necrosis
+        # that the network missed joins the core (written as necrosis, label 1)
+        tc = spec.out_channels.index("TC")
+        core = masks[tc] | masks[spec.out_channels.index("ET")] if "ET" in spec.out_channels else masks[tc]
+        masks[tc] = fill_holes(core, spec.core_hole_fill)
     return masks
 
 

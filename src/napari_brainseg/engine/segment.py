@@ -259,7 +259,8 @@ def segment(
         settings.update(input_orientation=grid.input_axcodes, model_orientation=spec.orientation,
                         model_spacing_mm=list(spec.spacing_mm), model_grid_shape=list(grid.model_shape))
     if spec.spatial_dims == 3:
-        settings.update(roi_size=list(spec.patch_size), sw_overlap=spec.sw_overlap, blending="gaussian")
+        settings.update(roi_size=list(spec.patch_size), sw_overlap=spec.sw_overlap, blending="gaussian",
+                        core_hole_fill=None if post.core_hole_fill is None else str(post.core_hole_fill))
     return SegmentationResult(
         labels=labels,
         model=model,
