@@ -36,7 +36,7 @@ def main(case: str) -> None:
     print("core voxels the fill adds:", int(added.sum()), "most on slice", z)
 
     viewer = napari.Viewer(show=True)
-    viewer.window._qt_window.resize(1600, 700)
+    viewer.window._qt_window.resize(1700, 800)
     viewer.open(case, plugin="napari-brainseg")
     t1ce = next(layer for layer in viewer.layers if " t1ce" in layer.name)
     truth = next(layer for layer in viewer.layers if layer.name.endswith(" seg"))
@@ -46,17 +46,18 @@ def main(case: str) -> None:
     # grid cells of two layers each (stride 2): T1ce under one segmentation
     for name, labels in (("case's own segmentation", None), ("core holes as predicted", unfilled),
                          ("shipped: core holes filled", result.labels)):
-        viewer.add_image(image[0], **{**image[1], "name": f"T1ce ({name})"})
+        viewer.add_image(image[0], **{**image[1], "name": f"T1ce ({name})", "visible": True})
         layer = (viewer.add_labels(truth_tuple[0], **{**truth_tuple[1], "name": name}) if labels is None
                  else viewer.add_labels(labels, **{**style, "name": name}))
         layer.opacity = 0.5
-    viewer.grid.enabled, viewer.grid.stride, viewer.grid.shape = True, 2, (1, 3)
+    grid, camera = viewer.canvas.grid, viewer.scene.camera
+    grid.enabled, grid.stride, grid.shape = True, 2, (1, 3)
     viewer.dims.current_step = (z, *viewer.dims.current_step[1:])
-    viewer.camera.center = tuple(t1ce.data_to_world((z, *np.argwhere(added[z]).mean(0))))
-    viewer.camera.zoom = 3.0
+    camera.center = tuple(t1ce.data_to_world((z, *np.argwhere(added[z]).mean(0))))
+    camera.zoom = 4.0
     for _ in range(20):
         QApplication.processEvents()
-    viewer.screenshot(str(OUT / "core_hole_fill.png"), canvas_only=True)
+    viewer.screenshot(str(OUT / "core_hole_fill.png"), canvas_only=False)  # the layer list names the panels
     viewer.close()
 
 
