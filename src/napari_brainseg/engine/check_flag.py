@@ -16,8 +16,9 @@ from dataclasses import dataclass
 # of cross-validation folds 0 and 2 only and checked on the other folds (python -m benchmarks.core_flag,
 # benchmarks/results/core_flag.json, docs/measurements.md). Measured per case on the networks that never
 # saw it under identity + one flip per axis: BraTS one fold network (the members of fast=True), LGG the
-# fold network of each of the shipped ensemble's two recipes; not on a whole ensemble's members.
-CHECK_THRESHOLDS = {"TC": 0.75, "tumour": 0.75}
+# fold network of each of the shipped ensemble's two recipes; not on a whole ensemble's members. BraTS
+# re-chosen (0.75 -> 0.77) with the shipped post-processing of session 9 (threshold 0.6, core holes filled).
+CHECK_THRESHOLDS = {"TC": 0.77, "tumour": 0.75}
 _WORDS = {"TC": ("the tumour core", "expected core Dice"), "tumour": ("the tumour outline", "expected Dice")}
 
 
