@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from napari_brainseg.conventions import brats_regions_to_labels
-from napari_brainseg.engine.preprocess import postprocess
+from napari_brainseg.engine.preprocess import fill_holes, postprocess
 from napari_brainseg.engine.registry import get_spec
 from training import crossval
 
@@ -193,3 +193,7 @@ def test_core_hole_fill_makes_the_necrosis_an_enhancing_rim_encloses_core():
     solid = postprocess(np.where(np.stack([tube, tube, tube]), 0.9, 0.05).astype(np.float32),
                         dataclasses.replace(spec, core_hole_fill="planes"))
     assert (solid[0] == tube).all()
+    # a 2D mask (one slice) is filled as the plane it is, not line by line: a C shape stays open
+    c_shape = np.zeros((9, 9), bool)
+    c_shape[1:8, 1:3] = c_shape[1:3, 1:8] = c_shape[6:8, 1:8] = True
+    np.testing.assert_array_equal(fill_holes(c_shape, "planes"), c_shape)

@@ -19,12 +19,13 @@ OUT = Path(__file__).parent
 
 
 def main(case: str) -> None:
+    from qtpy.QtWidgets import QApplication
+
     from napari_brainseg.conventions import brats_labels_to_regions, brats_regions_to_labels
     from napari_brainseg.engine.preprocess import postprocess
     from napari_brainseg.engine.registry import get_spec
     from napari_brainseg.engine.segment import segment_case
     from napari_brainseg.plugin.layer_style import labels_layer_kwargs
-    from qtpy.QtWidgets import QApplication
 
     result, _case = segment_case(case, device="cpu", return_probabilities=True)
     spec = get_spec(result.model)

@@ -120,7 +120,7 @@ def fill_holes(mask: np.ndarray, how: HoleFill | str) -> np.ndarray:
     # holes lie inside the mask's bounding box: fill there only (a BraTS core is ~1 % of the volume)
     box = tuple(slice(int(i.min()), int(i.max()) + 1) for i in np.nonzero(mask))
     inside = mask[box]
-    if how is HoleFill.VOLUME:
+    if how is HoleFill.VOLUME or inside.ndim < 3:  # a 2D mask is its own only plane
         filled = ndimage.binary_fill_holes(inside)
     else:
         filled = inside.copy()
