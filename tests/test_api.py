@@ -63,7 +63,7 @@ def test_lgg_deterministic_and_on_input_grid(lgg_case):
     assert set(np.unique(first.labels)) <= {0, 1}
     np.testing.assert_array_equal(first.labels, second.labels)  # bit-identical on CPU
     spec = get_spec("lgg-unet2d")  # the cross-validated defaults
-    assert first.settings["tta"] is spec.tta and first.settings["threshold"] == spec.threshold
+    assert first.settings["tta"] is spec.tta and first.settings["threshold"] == {"tumour": spec.threshold}
     assert first.settings["networks"] == spec.members
 
 
@@ -99,7 +99,8 @@ def test_brats_deterministic_conventions_and_probabilities(brats_crop):
     spec = get_spec("brats-unet3d")
     regions = postprocess(first.probabilities, spec)
     np.testing.assert_array_equal(brats_regions_to_labels(regions, "brats2018"), first.labels)
-    assert first.settings["core_hole_fill"] == spec.core_hole_fill and first.settings["threshold"] == spec.threshold
+    assert first.settings["core_hole_fill"] == spec.core_hole_fill
+    assert first.settings["threshold"] == dict(zip(spec.out_channels, spec.thresholds))
 
 
 @pytest.mark.parametrize(

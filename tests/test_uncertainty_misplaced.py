@@ -66,7 +66,7 @@ def test_a_core_every_member_misplaces_is_not_flagged_one_member_moving_it_is(re
     truth = nibabel_zyx(brats18_case / f"{BRATS18_CASE}_seg.nii.gz")
     axis = lr_axis(spec.orientation)
     # 40 mm across the brain's left-right midline: the core of every member lands in the other hemisphere
-    core = np.argwhere(stats_of(members, spec.threshold).mean[tc] > spec.threshold)[:, axis].mean()
+    core = np.argwhere(stats_of(members, spec.threshold).mean[tc] > spec.threshold_of("TC"))[:, axis].mean()
     midline = np.argwhere(x[0] != 0)[:, axis].mean()
     shift = int(round(40 / spec.spacing_mm[axis])) * (1 if core < midline else -1)
 
@@ -131,8 +131,8 @@ def test_check_flag_of_the_real_case_and_of_a_core_every_member_hesitates_over(r
 
     result, case, members = real_members
     spec = get_spec(result.model)
-    tc, t = spec.out_channels.index("TC"), spec.threshold
-    stats = stats_of(members, t)
+    tc, t = spec.out_channels.index("TC"), spec.threshold_of("TC")
+    stats = stats_of(members, spec.threshold)
     expected = dict(zip(spec.out_channels, stats.expected_dice_per_channel()))
     assert result.expected_dice == pytest.approx(expected, abs=1e-12)
     assert result.check == check_flag(expected, tumour_found=True) and result.check.region == "TC"
@@ -143,7 +143,7 @@ def test_check_flag_of_the_real_case_and_of_a_core_every_member_hesitates_over(r
         out[tc] = np.where(member[tc] > t, t + 0.1 * (member[tc] - t), member[tc])  # still over t, barely
         return out
 
-    unsure = stats_of([hesitant(m) for m in members], t)
+    unsure = stats_of([hesitant(m) for m in members], spec.threshold)
     assert unsure.agreement_per_channel() == stats.agreement_per_channel()
     unsure_expected = dict(zip(spec.out_channels, unsure.expected_dice_per_channel()))
     assert unsure_expected["TC"] < min(expected["TC"], CHECK_THRESHOLDS["TC"])

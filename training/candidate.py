@@ -54,7 +54,8 @@ def ensemble_spec(spec: registry.ModelSpec, recipes: list[tuple[dict, dict[int, 
         "member_contexts": tuple(c for c in contexts for _ in range(folds)) if any(contexts) else (),
     }
     return dataclasses.replace(spec, members=folds * len(recipes), **trained,
-                               **{k: v for k, v in to_ship.items() if k in CHOSEN})
+                               # per-channel thresholds come back from JSON as lists; the registry writes tuples
+                               **{k: tuple(v) if isinstance(v, list) else v for k, v in to_ship.items() if k in CHOSEN})
 
 
 def registry_changes(spec: registry.ModelSpec, wanted: registry.ModelSpec) -> dict:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cv_scores import case_scores, settings
+from .cv_scores import case_scores, grid_threshold, settings
 from .data import load_cached
 from .folds import N_FOLDS, dataset_group
 from .recipes import combined_records, mean_probabilities, recipes
@@ -125,7 +125,7 @@ def main(argv=None) -> int:
                   "final scoring (python -m training.oof) or point --oof-dir at them", file=sys.stderr)
             return 1
     candidates = settings(dataset)
-    shipped = {"tta": False, "threshold": spec.threshold, "min_component_fraction": spec.min_component_fraction}
+    shipped = {"tta": False, "threshold": grid_threshold(spec, dataset), "min_component_fraction": spec.min_component_fraction}
     if dataset == "brats":
         shipped.update(enhancing_min_voxels=spec.enhancing_min_voxels, core_hole_fill=spec.core_hole_fill)
     if shipped not in candidates:

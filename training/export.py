@@ -45,7 +45,10 @@ def hardware() -> str:
 
 def postprocessing_text(spec) -> str:
     """The card's words for napari_brainseg.engine.preprocess.postprocess with this model's settings."""
-    text = f"sigmoid > {spec.threshold} per output channel"
+    if isinstance(spec.threshold, tuple):
+        text = "sigmoid > " + ", ".join(f"{t} ({c})" for c, t in zip(spec.out_channels, spec.thresholds))
+    else:
+        text = f"sigmoid > {spec.threshold} per output channel"
     if spec.min_component_fraction is not None:
         text += (f"; connected components smaller than {spec.min_component_fraction:.0%} of the largest "
                  "dropped per channel")

@@ -135,9 +135,9 @@ def fill_holes(mask: np.ndarray, how: HoleFill | str) -> np.ndarray:
 
 
 def postprocess(prob: np.ndarray, spec) -> np.ndarray:
-    """(K, ...) sigmoid probabilities -> (K, ...) bool masks: the model's threshold, its cleanup, then
+    """(K, ...) sigmoid probabilities -> (K, ...) bool masks: the model's threshold of each channel, its cleanup, then
     (BraTS) the enhancing-tumour small-volume rule and the filling of holes in the tumour core."""
-    masks = np.asarray(prob) > spec.threshold
+    masks = np.stack([channel > t for channel, t in zip(np.asarray(prob), spec.thresholds)])
     if spec.min_component_fraction:
         masks = np.stack([drop_small_components(m, spec.min_component_fraction) for m in masks])
     if spec.enhancing_min_voxels and "ET" in spec.out_channels:

@@ -43,7 +43,8 @@ class ModelSpec:
     orientation: str | None = None  # nibabel axcodes of the NIfTI (i, j, k) axes, e.g. "LPS"
     spacing_mm: tuple[float, ...] | None = None  # voxel size, napari (z, y, x) order
     plane_size: tuple[int, int] | None = None  # 2D models: the (H, W) of a training slice
-    threshold: float = 0.5
+    # sigmoid threshold: one for every output channel, or one per channel in ``out_channels`` order
+    threshold: float | tuple[float, ...] = 0.5
     # connected components smaller than this fraction of the largest are dropped (None: keep all)
     min_component_fraction: float | None = None
     # an enhancing-tumour prediction of fewer voxels than this is relabelled as tumour core, the rule
@@ -64,6 +65,20 @@ class ModelSpec:
     # 2D models: how many neighbouring slices either side each ensemble member sees as extra input
     # channels (2.5D, ``preprocess.stack_neighbours``); empty: every member sees its slice alone
     member_contexts: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if isinstance(self.threshold, tuple) and len(self.threshold) != len(self.out_channels):
+            raise ValueError(f"{self.name}: {len(self.threshold)} thresholds for output channels {self.out_channels}")
+
+    @property
+    def thresholds(self) -> tuple[float, ...]:
+        """The sigmoid threshold of each output channel, in ``out_channels`` order."""
+        if isinstance(self.threshold, tuple):
+            return tuple(float(t) for t in self.threshold)
+        return (float(self.threshold),) * len(self.out_channels)
+
+    def threshold_of(self, channel: str) -> float:
+        return self.thresholds[self.out_channels.index(channel)]
 
     @property
     def context(self) -> int:

@@ -245,7 +245,7 @@ def segment(
         "tta": bool(tta or uncertainty),
         "uncertainty": bool(uncertainty),
         "networks": networks,  # of the model's ensemble members; 1 of several is the fast setting
-        "threshold": spec.threshold,
+        "threshold": dict(zip(spec.out_channels, spec.thresholds)),  # the sigmoid threshold of each channel
         "min_component_fraction": post.min_component_fraction,
         "keep_small_lesions": bool(keep_small_lesions),
         "label_convention": convention,

@@ -41,11 +41,12 @@ class MemberStats:
     """Running statistics of member probability maps of one shape, added with :meth:`add`.
 
     ``channel_axis`` is the output-channel axis of a member (0 for (K, z, y, x) volumes, 1 for
-    (Z, K, H, W) slice stacks); ``threshold`` makes each member's mask for the confidence.
+    (Z, K, H, W) slice stacks); ``threshold`` makes each member's mask for the confidence: one for
+    every channel, or one per output channel (``ModelSpec.threshold``).
     """
 
-    def __init__(self, threshold: float, channel_axis: int = 0):
-        self.threshold = float(threshold)
+    def __init__(self, threshold: float | Sequence[float], channel_axis: int = 0):
+        self.threshold = threshold if np.isscalar(threshold) else tuple(threshold)
         self.channel_axis = channel_axis
         self.n = 0
         self._sum = self._welford_mean = self._m2 = None
@@ -65,8 +66,17 @@ class MemberStats:
         delta = p - self._welford_mean
         self._welford_mean += delta / self.n
         self._m2 += delta * (p - self._welford_mean)
-        channels = np.moveaxis(p > self.threshold, self.channel_axis, 0)
-        self._masks.append(np.packbits(channels.reshape(channels.shape[0], -1), axis=1))
+        channels = np.moveaxis(p, self.channel_axis, 0)
+        channels = channels.reshape(channels.shape[0], -1) > self._thresholds(channels.shape[0])[:, None]
+        self._masks.append(np.packbits(channels, axis=1))
+
+    def _thresholds(self, channels: int) -> np.ndarray:
+        """The threshold of each of ``channels`` output channels."""
+        if np.isscalar(self.threshold):
+            return np.full(channels, self.threshold, np.float32)
+        if len(self.threshold) != channels:
+            raise ValueError(f"{len(self.threshold)} thresholds for {channels} output channels")
+        return np.asarray(self.threshold, np.float32)
 
     @property
     def mean(self) -> np.ndarray:
@@ -96,8 +106,8 @@ class MemberStats:
         p = np.moveaxis(self.mean, self.channel_axis, 0)
         p = p.reshape(p.shape[0], -1)
         out = []
-        for channel in p:
-            mask = channel > self.threshold
+        for channel, threshold in zip(p, self._thresholds(p.shape[0])):
+            mask = channel > threshold
             total = float(channel.sum(dtype=np.float64)) + int(mask.sum())
             out.append(1.0 if total == 0 else 2.0 * float(channel[mask].sum(dtype=np.float64)) / total)
         return out
@@ -136,7 +146,7 @@ def flipped_predictions(
 
 def flip_member_stats(
     predict: PredictFn | Sequence[PredictFn], x: np.ndarray, in_axes: Sequence[int], out_axes: Sequence[int],
-    threshold: float, channel_axis: int = 0,
+    threshold: float | Sequence[float], channel_axis: int = 0,
 ) -> MemberStats:
     """:func:`flipped_predictions` gathered into a :class:`MemberStats` (an ensemble: one
     ``predict`` per network)."""
@@ -154,7 +164,7 @@ class Members:
     def mean(self) -> np.ndarray:
         return self.probabilities.mean(0)
 
-    def stats(self, threshold: float) -> MemberStats:
+    def stats(self, threshold: float | Sequence[float]) -> MemberStats:
         stats = MemberStats(threshold, channel_axis=0)
         for member in self.probabilities:
             stats.add(member)
@@ -163,7 +173,7 @@ class Members:
     def disagreement(self) -> np.ndarray:
         return self.stats(0.5).disagreement()
 
-    def confidence(self, threshold: float) -> float:
+    def confidence(self, threshold: float | Sequence[float]) -> float:
         return self.stats(threshold).confidence()
 
 
