@@ -105,9 +105,8 @@ def case_scores(prob: dict, truth: np.ndarray, spec, candidates: list[dict]) -> 
                 core = cleaned[(tta, tc, thresholds[tc], fraction)] | cleaned[(tta, et, thresholds[et], fraction)]
                 filled[key] = np.packbits(fill_holes(core, fill))
             masks[tc] = filled[key]
-        out.append([1.0 if size + truth_size == 0 else 2.0 * _popcount(m & t) / (size + truth_size)
-                    for m, t, truth_size, size in zip(as_labelled(masks, spec), truth_bits, truth_sizes,
-                                                      (_popcount(m) for m in as_labelled(masks, spec)))])
+        out.append([_packed_dice(m, t, truth_size)
+                    for m, t, truth_size in zip(as_labelled(masks, spec), truth_bits, truth_sizes)])
     for check in (len(candidates) // 2, len(candidates) - 1):  # the last: every rule at its strongest
         assert np.allclose(shipped_dice(prob, whole_truth, spec, candidates[check]), out[check]), \
             "crossval scoring differs from the shipped postprocess/labels/metrics"
@@ -155,6 +154,12 @@ def _box(masks: list[np.ndarray]) -> tuple[slice, ...]:
     if not union.any():
         return tuple(slice(None) for _ in union.shape)
     return tuple(slice(int(i.min()), int(i.max()) + 1) for i in np.nonzero(union))
+
+
+def _packed_dice(pred: np.ndarray, truth: np.ndarray, truth_size: int) -> float:
+    """Dice of two packed masks with metrics.dice_per_channel's convention (both empty: 1)."""
+    total = _popcount(pred) + truth_size
+    return 1.0 if total == 0 else 2.0 * _popcount(pred & truth) / total
 
 
 def _popcount(packed: np.ndarray) -> int:
